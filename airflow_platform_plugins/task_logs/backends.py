@@ -1,0 +1,45 @@
+"""Pick the remote log backend from the configuration: the one place that knows all backends."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_platform_plugins import options
+from airflow_platform_plugins.options import ConfigError
+
+# scheme of [logging] remote_base_log_folder -> (module, class, pip extra)
+BACKENDS: dict[str, tuple[str, str, str]] = {
+    "s3": ("airflow_platform_plugins.task_logs.s3", "S3RemoteLogIO", "s3"),
+    "s3a": ("airflow_platform_plugins.task_logs.s3", "S3RemoteLogIO", "s3"),
+}
+_CLIENT_MODULES = {"s3": "boto3"}
+
+
+def build_remote_task_log(conf: Any) -> Any | None:
+    """The RemoteLogIO for this configuration, or ``None`` when remote logging is off.
+
+    Raises :class:`ConfigError` with the setting's name for a scheme no backend handles, or when the
+    backend's client library (its pip extra) is missing.
+    """
+    if not options.REMOTE_LOGGING.get(conf):
+        return None
+    folder = options.REMOTE_BASE_LOG_FOLDER.get(conf)
+    scheme = urlsplit(folder).scheme
+    if scheme not in BACKENDS:
+        supported = ", ".join(f"{s}://" for s in BACKENDS)
+        raise ConfigError(
+            f"{options.REMOTE_BASE_LOG_FOLDER.name} = {folder!r}: no backend for this scheme "
+            f"(supported: {supported})"
+        )
+    module_name, class_name, extra = BACKENDS[scheme]
+    client = _CLIENT_MODULES.get(extra)
+    if client is not None and importlib.util.find_spec(client) is None:
+        raise ConfigError(
+            f"{options.REMOTE_BASE_LOG_FOLDER.name} = {folder!r} needs the {client!r} library: "
+            f"pip install 'airflow-platform-plugins[{extra}]'"
+        )
+    backend = getattr(importlib.import_module(module_name), class_name)
+    return backend.from_config(conf)

@@ -1,0 +1,45 @@
+"""Shipping metrics through Airflow's own metrics setup (StatsD, Datadog or OpenTelemetry).
+
+Metrics go wherever ``[metrics]`` sends the metrics of the process that ships (the worker or the
+triggerer); without a metrics backend they cost nothing. Never raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from datetime import timedelta
+from typing import Any
+
+PREFIX = "remote_task_log"
+
+_stats: Any = None
+
+
+def _module() -> Any:
+    """Airflow's stats API: ``airflow.observability.stats`` (3.3) or ``airflow.stats.Stats`` (3.2)."""
+    global _stats
+    if _stats is None:
+        _stats = False
+        with contextlib.suppress(ImportError):
+            _stats = importlib.import_module("airflow.observability.stats")
+        if _stats is False:
+            with contextlib.suppress(ImportError, AttributeError):
+                _stats = importlib.import_module("airflow.stats").Stats
+    return _stats
+
+
+def incr(name: str, count: int = 1) -> None:
+    """Add ``count`` to the counter ``remote_task_log.<name>``."""
+    stats = _module()
+    if stats:
+        with contextlib.suppress(Exception):  # metrics must never break shipping
+            stats.incr(f"{PREFIX}.{name}", count)
+
+
+def timing(name: str, seconds: float) -> None:
+    """Record ``seconds`` as the timer ``remote_task_log.<name>``."""
+    stats = _module()
+    if stats:
+        with contextlib.suppress(Exception):
+            stats.timing(f"{PREFIX}.{name}", timedelta(seconds=seconds))

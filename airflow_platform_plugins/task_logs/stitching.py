@@ -1,0 +1,61 @@
+"""Turn a stream's stored chunks into an ordered read plan (pure).
+
+Chunks are byte ranges of one append-only file, so two chunks that overlap hold the same bytes where
+they overlap. A plan reads every byte once, in order, and names any range that no chunk covers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A stored chunk: object ``key`` holds bytes ``[start, end)`` of its stream."""
+
+    key: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Read ``length`` bytes of object ``key`` from byte ``skip`` of that object."""
+
+    key: str
+    skip: int
+    length: int
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Bytes ``[start, end)`` of the stream are in no stored chunk."""
+
+    start: int
+    end: int
+
+
+def plan(chunks: Iterable[Chunk]) -> list[Piece | Gap]:
+    """Return pieces that read the stream from byte 0 to its last stored byte, each byte once."""
+    steps: list[Piece | Gap] = []
+    pos = 0
+    for chunk in sorted(chunks, key=lambda c: (c.start, -c.end)):
+        if chunk.end <= pos:
+            continue
+        if chunk.start > pos:
+            steps.append(Gap(pos, chunk.start))
+            pos = chunk.start
+        steps.append(Piece(chunk.key, pos - chunk.start, chunk.end - pos))
+        pos = chunk.end
+    return steps
+
+
+def contiguous_end(chunks: Iterable[Chunk]) -> int:
+    """End of the range ``[0, end)`` that stored chunks cover without a gap (where a writer resumes)."""
+    pos = 0
+    for chunk in sorted(chunks, key=lambda c: (c.start, -c.end)):
+        if chunk.start > pos:
+            break
+        pos = max(pos, chunk.end)
+    return pos

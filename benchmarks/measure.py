@@ -1,0 +1,54 @@
+"""Run one operation in a fresh interpreter and measure it: wall time inside, peak RSS from the kernel."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Result:
+    contender: str
+    operation: str
+    size: int
+    seconds: float
+    peak_rss_mb: float
+    baseline_rss_mb: float
+    detail: dict[str, Any]
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process in MB (for the baseline after imports)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run(module: str, contender: str, operation: str, size: int, env: dict[str, str], *args: str) -> Result:
+    """Run ``python -m module contender operation args...``; it prints one JSON line with its timing."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, contender, operation, *args],
+        stdout=subprocess.PIPE,
+        env={**os.environ, **env},
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{contender} {operation} failed ({status})")
+    report = json.loads(out.decode().strip().splitlines()[-1])
+    return Result(
+        contender,
+        operation,
+        size,
+        float(report.pop("seconds")),
+        usage.ru_maxrss / 1024,
+        float(report.pop("baseline_rss_mb")),
+        report,
+    )

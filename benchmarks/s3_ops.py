@@ -1,0 +1,108 @@
+"""One S3 benchmark operation per process: ``python -m benchmarks.s3_ops CONTENDER OPERATION ...``.
+
+Contenders: ``ours`` (this package's S3RemoteLogIO), ``provider`` (the amazon provider's
+S3RemoteLogIO), ``boto3`` (plain ``upload_file`` and a streaming ``get_object``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from benchmarks.measure import rss_mb
+
+BUCKET = "bench"
+
+
+def _endpoint() -> str:
+    return os.environ["BENCH_S3_ENDPOINT"]
+
+
+def ours(base: str, prefix: str) -> Any:
+    from airflow_platform_plugins.task_logs.connections import ConnectionFields
+    from airflow_platform_plugins.task_logs.remote_io import StoreHandle
+    from airflow_platform_plugins.task_logs.s3 import S3RemoteLogIO, S3Store, build_client
+    from airflow_platform_plugins.task_logs.shipper import ShippingPolicy
+
+    fields = ConnectionFields(
+        "bench",
+        login="bench",
+        password="bench",
+        extra={"endpoint_url": _endpoint(), "region_name": "us-east-1"},
+    )
+    handle = StoreHandle(lambda _: S3Store(build_client(fields), BUCKET, prefix), conn_id="", prefix=prefix)
+    return S3RemoteLogIO(store=handle, base_log_folder=base, delete_local_copy=False, policy=ShippingPolicy())
+
+
+def provider(base: str, prefix: str) -> Any:
+    os.environ["AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID"] = "bench"
+    os.environ["AIRFLOW_CONN_BENCH"] = json.dumps(
+        {
+            "conn_type": "aws",
+            "login": "bench",
+            "password": "bench",
+            "extra": {"endpoint_url": _endpoint(), "region_name": "us-east-1"},
+        }
+    )
+    from airflow.providers.amazon.aws.log.s3_task_handler import S3RemoteLogIO
+
+    return S3RemoteLogIO(remote_base=f"s3://{BUCKET}/{prefix}", base_log_folder=base, delete_local_copy=False)
+
+
+def client() -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=_endpoint(),
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+
+
+def main(contender: str, operation: str, base: str, rel: str, prefix: str) -> dict[str, Any]:
+    detail: dict[str, Any] = {}
+    if contender == "boto3":
+        s3 = client()
+        key = f"{prefix}/{rel}"
+        baseline = rss_mb()
+        started = time.perf_counter()
+        if operation == "upload":
+            s3.upload_file(os.path.join(base, rel), BUCKET, key)
+        else:
+            body = s3.get_object(Bucket=BUCKET, Key=key)["Body"]
+            size = lines = 0
+            for block in body.iter_chunks(1 << 20):
+                size += len(block)
+                lines += block.count(b"\n")
+            detail = {"bytes": size, "lines": lines}
+    else:
+        io = ours(base, prefix) if contender == "ours" else provider(base, prefix)
+        baseline = rss_mb()
+        started = time.perf_counter()
+        if operation == "upload":
+            io.upload(rel, None)
+        elif contender == "ours":
+            _, streams = io.stream(rel, None)
+            lines = chars = 0
+            for stream in streams:
+                for line in stream:
+                    lines += 1
+                    chars += len(line)
+            detail = {"lines": lines, "chars": chars}
+        else:
+            _, logs = io.read(rel, None)
+            detail = {
+                "lines": sum(log.count("\n") for log in logs or []),
+                "chars": sum(len(x) for x in logs or []),
+            }
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "baseline_rss_mb": baseline, **detail}
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(*sys.argv[1:])))

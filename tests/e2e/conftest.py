@@ -1,0 +1,74 @@
+"""End-to-end fixtures: a real Airflow deployment writing task logs to a real store server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness.airflow import AirflowDeployment
+from tests.harness.processes import free_port
+from tests.harness.statsd import StatsdListener
+from tests.harness.stores import S3Server, StoreServer
+
+DAGS = Path(__file__).parent / "dags"
+FLUSH_INTERVAL = 1.0
+STORE_SERVERS = {"s3": S3Server}
+
+
+@pytest.fixture(scope="module", params=sorted(STORE_SERVERS))
+def store_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StoreServer]:
+    server = STORE_SERVERS[request.param](tmp_path_factory.mktemp(f"{request.param}-server"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def statsd() -> Iterator[StatsdListener]:
+    listener = StatsdListener()
+    try:
+        yield listener
+    finally:
+        listener.close()
+
+
+@pytest.fixture(scope="module")
+def logs_airflow(
+    store_server: StoreServer, statsd: StatsdListener, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AirflowDeployment]:
+    """Airflow whose workers ship logs through a cuttable proxy; its api-server has its own empty log
+    folder and no route to the worker's log server, so every line it shows comes from the store."""
+    home = tmp_path_factory.mktemp(f"airflow-{store_server.name}")
+    closed_port = str(free_port())
+    deployment = AirflowDeployment(
+        home,
+        dags=[DAGS / "log_dags.py"],
+        settings={
+            **store_server.worker_settings(),
+            "AIRFLOW__PLATFORM_LOGGING__FLUSH_INTERVAL": str(FLUSH_INTERVAL),
+            "AIRFLOW__PLATFORM_LOGGING__UPLOAD_TIMEOUT": "5",
+            "AIRFLOW__PLATFORM_LOGGING__RETRY_MAX_DELAY": "2",
+            "AIRFLOW__SCHEDULER__ALLOWED_RUN_ID_PATTERN": r"^[^\x00-\x1f]+$",
+            "AIRFLOW__METRICS__STATSD_ON": "True",
+            "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+            "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port),
+            "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+        },
+        component_settings={
+            "api-server": {
+                **store_server.reader_settings(),
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "api-server-logs"),
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": closed_port,
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": closed_port,
+            }
+        },
+    )
+    try:
+        yield deployment.start()
+    finally:
+        deployment.stop()

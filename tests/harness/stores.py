@@ -1,0 +1,165 @@
+"""Real object-store servers behind one small interface, so the end-to-end tests run once per backend.
+
+Workers reach the store through a :class:`FaultProxy` (tests cut it to simulate an outage); the
+api-server reaches it directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from tests.harness.faultproxy import FaultProxy
+from tests.harness.moto import MotoServer
+
+CONN_ID = "remote_logs"
+_CHUNK_RE = re.compile(r"/([A-Za-z0-9._-]+)/(\d{16})-(\d{16})$")
+
+
+class StoreServer(Protocol):
+    name: str
+    remote_base: str
+    prefix: str
+
+    def worker_settings(self) -> dict[str, str]: ...
+    def reader_settings(self) -> dict[str, str]: ...
+    def objects(self, prefix: str) -> list[tuple[str, int]]: ...
+    def read(self, key: str) -> bytes: ...
+    def put(self, key: str, data: bytes) -> None: ...
+    def delete_prefix(self, prefix: str) -> None: ...
+    def bytes_written(self, prefix: str) -> int: ...
+    def outage(self) -> contextlib.AbstractContextManager[None]: ...
+    def missing_bucket_settings(self) -> dict[str, str]: ...
+    def bad_credentials_settings(self) -> dict[str, str]: ...
+    def url(self, key: str) -> str: ...
+    def package_store(self) -> Any: ...
+    def stop(self) -> None: ...
+
+
+def settings(remote_base: str, connection: dict[str, Any] | None) -> dict[str, str]:
+    out = {
+        "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
+        "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": remote_base,
+        "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": CONN_ID if connection else "",
+    }
+    if connection:
+        out[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(connection)
+    return out
+
+
+class S3Server:
+    """moto server with a versioned bucket (so every byte ever written can be counted)."""
+
+    name = "s3"
+    bucket = "airflow-logs"
+    prefix = "logs"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.moto = MotoServer(workdir)
+        self.proxy = FaultProxy(self.moto.port)
+        self.client = self.moto.client()
+        self.client.create_bucket(Bucket=self.bucket)
+        self.client.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        self.remote_base = f"s3://{self.bucket}/{self.prefix}"
+        self._strict: MotoServer | None = None
+
+    def worker_settings(self) -> dict[str, str]:
+        return settings(self.remote_base, self.moto.connection(endpoint=self.proxy.url))
+
+    def reader_settings(self) -> dict[str, str]:
+        return settings(self.remote_base, self.moto.connection())
+
+    def objects(self, prefix: str) -> list[tuple[str, int]]:
+        out = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            out += [(item["Key"], int(item["Size"])) for item in page.get("Contents", ())]
+        return out
+
+    def read(self, key: str) -> bytes:
+        return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def delete_prefix(self, prefix: str) -> None:
+        paginator = self.client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                self.client.delete_object(Bucket=self.bucket, Key=item["Key"], VersionId=item["VersionId"])
+
+    def bytes_written(self, prefix: str) -> int:
+        """Bytes of every version ever stored under ``prefix`` (overwrites count twice)."""
+        total = 0
+        for page in self.client.get_paginator("list_object_versions").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
+            total += sum(int(v["Size"]) for v in page.get("Versions", []))
+        return total
+
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        self.proxy.down()
+        try:
+            yield
+        finally:
+            self.proxy.up()
+
+    def missing_bucket_settings(self) -> dict[str, str]:
+        return settings("s3://no-such-bucket-here/logs", self.moto.connection(endpoint=self.proxy.url))
+
+    def bad_credentials_settings(self) -> dict[str, str]:
+        """A server that checks credentials (moto with authentication on) and keys it does not know."""
+        if self._strict is None:
+            self._strict = MotoServer(self.workdir, env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"})
+        connection = self._strict.connection()
+        connection["login"], connection["password"] = "AKIAUNKNOWNKEY000000", "wrong-secret"
+        return settings(self.remote_base, connection)
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def package_store(self) -> Any:
+        """This package's S3 adapter, configured the way the api-server configures it."""
+        from airflow_platform_plugins.task_logs.connections import ConnectionFields
+        from airflow_platform_plugins.task_logs.s3 import S3Store, build_client
+
+        conn = self.moto.connection()
+        fields = ConnectionFields(
+            CONN_ID, login=conn["login"], password=conn["password"], extra=conn["extra"]
+        )
+        return S3Store(build_client(fields), self.bucket, self.prefix)
+
+    def stop(self) -> None:
+        self.proxy.close()
+        if self._strict is not None:
+            self._strict.stop()
+        self.moto.stop()
+
+
+def stored_stream_bytes(store: StoreServer, log_prefix: str) -> dict[str, bytes]:
+    """The bytes of each chunk stream under ``log_prefix``, read independently of the package's reader.
+
+    Asserts that each stream's chunks are contiguous from byte 0 without overlaps (no byte stored twice).
+    """
+    streams: dict[str, list[tuple[int, int, str]]] = {}
+    for key, size in store.objects(log_prefix + "/"):
+        match = _CHUNK_RE.search(key)
+        assert match, f"unexpected object {key}"
+        start, end = int(match[2]), int(match[3])
+        assert end - start == size, key
+        streams.setdefault(key[: match.start()] + "/" + match[1], []).append((start, end, key))
+    out = {}
+    for name, chunks in streams.items():
+        chunks.sort()
+        position, data = 0, bytearray()
+        for start, end, key in chunks:
+            assert start == position, f"{name}: chunk at {start}, expected {position} (gap or overlap)"
+            data += store.read(key)
+            position = end
+        out[name] = bytes(data)
+    return out
