@@ -197,9 +197,9 @@ RETRY_MAX_DELAY = Option(
 READ_PREFETCH_BYTES = Option(
     SECTION,
     "read_prefetch_bytes",
-    "33554432",
+    "16777216",
     "bytes",
-    "Reading: bytes of small chunks fetched ahead in parallel; bounds the reader's memory.",
+    "Reading: bytes fetched ahead in parallel (ranged reads of up to 8 MiB); bounds the reader's memory.",
     minimum=0,
 )
 S3_SSE = Option(

@@ -16,7 +16,7 @@ def print_table(title: str, results: Sequence[Result], baseline_contenders: Sequ
     columns = ["size", "operation", "contender", "wall s", "peak RSS MB", "RSS after imports MB"]
     print("| " + " | ".join([*columns, "time vs ours", "peak RSS vs ours"]) + " |")
     print("|---|---|---|---|---|---|---|---|")
-    for result in results:
+    for result in sorted(results, key=lambda r: (r.size, r.operation)):
         ours = next(
             r
             for r in results

@@ -82,6 +82,11 @@ def main(contender: str, operation: str, base: str, rel: str, prefix: str) -> di
             detail = {"bytes": size, "lines": lines}
     else:
         io = ours(base, prefix) if contender == "ours" else provider(base, prefix)
+        # Steady state, as in a running worker or api-server: the client exists before the operation.
+        if contender == "ours":
+            io.store()
+        else:
+            io.hook.get_conn()
         baseline = rss_mb()
         started = time.perf_counter()
         if operation == "upload":
@@ -95,11 +100,16 @@ def main(contender: str, operation: str, base: str, rel: str, prefix: str) -> di
                     chars += len(line)
             detail = {"lines": lines, "chars": chars}
         else:
+            # The provider has no stream(): Airflow's api-server turns what read() returns into lines
+            # with FileTaskHandler's own helper, so that is part of reading a provider log.
+            from airflow.utils.log.file_task_handler import _get_compatible_log_stream
+
             _, logs = io.read(rel, None)
-            detail = {
-                "lines": sum(log.count("\n") for log in logs or []),
-                "chars": sum(len(x) for x in logs or []),
-            }
+            lines = chars = 0
+            for line in _get_compatible_log_stream(logs or []):
+                lines += 1
+                chars += len(line)
+            detail = {"lines": lines, "chars": chars}
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "baseline_rss_mb": baseline, **detail}
 

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Iterator
 
 from airflow_platform_plugins.task_logs.stitching import Gap
 
+_SLICE = 1 << 20
+
 
 def gap_line(gap: Gap, where: str) -> str:
     """A log line (Airflow's JSON shape) saying that bytes of the stored log are missing."""
@@ -20,35 +22,43 @@ def gap_line(gap: Gap, where: str) -> str:
     )
 
 
-def split_lines(blocks: Iterable[bytes | Gap], where: str = "the remote store") -> Iterator[str]:
-    r"""Yield the ``\n``-separated lines of ``blocks``, decoded as UTF-8 (bad bytes become U+FFFD).
+def split_line_batches(blocks: Iterable[bytes | Gap], where: str = "the remote store") -> Iterator[list[str]]:
+    r"""Yield lists of the ``\n``-separated lines of ``blocks``, decoded as UTF-8 (bad bytes: U+FFFD).
 
-    A trailing line without ``\n`` is yielded at the end. A :class:`Gap` ends the current partial line and
-    yields a line that reports the missing bytes, so a reader sees the hole instead of silently losing it.
+    Blocks of any size are cut into slices of at most 1 MiB, so memory stays bounded by the slice
+    size plus the longest line. A trailing line without ``\n`` comes last. A :class:`Gap` ends the
+    current partial line and yields a line that reports the missing bytes.
     """
     pending: list[bytes] = []
     for block in blocks:
         if isinstance(block, Gap):
-            if pending:
-                yield b"".join(pending).decode("utf-8", "replace")
-                pending = []
-            yield gap_line(block, where)
-            continue
-        first = block.find(b"\n")
-        if first == -1:
-            if block:
-                pending.append(block)
-            continue
-        start = 0
-        if pending:
-            pending.append(block[:first])
-            yield b"".join(pending).decode("utf-8", "replace")
+            out = [b"".join(pending).decode("utf-8", "replace")] if pending else []
             pending = []
-            start = first + 1
-        last = block.rfind(b"\n")
-        if last >= start:
-            yield from block[start:last].decode("utf-8", "replace").split("\n")
-        if last + 1 < len(block):
-            pending.append(block[last + 1 :])
+            out.append(gap_line(block, where))
+            yield out
+            continue
+        for offset in range(0, len(block), _SLICE):
+            chunk = block if len(block) <= _SLICE else block[offset : offset + _SLICE]
+            last = chunk.rfind(b"\n")
+            if last < 0:
+                pending.append(chunk)
+                continue
+            if pending:
+                pending.append(chunk[: last + 1])
+                text = b"".join(pending).decode("utf-8", "replace")
+                pending = []
+            else:
+                text = str(memoryview(chunk)[: last + 1], "utf-8", "replace")
+            lines = text.split("\n")
+            lines.pop()  # the empty string after the final newline
+            yield lines
+            if last + 1 < len(chunk):
+                pending.append(chunk[last + 1 :])
     if pending:
-        yield b"".join(pending).decode("utf-8", "replace")
+        yield [b"".join(pending).decode("utf-8", "replace")]
+
+
+def split_lines(blocks: Iterable[bytes | Gap], where: str = "the remote store") -> Iterator[str]:
+    """The lines of :func:`split_line_batches`, one by one."""
+    for batch in split_line_batches(blocks, where):
+        yield from batch

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -17,9 +18,15 @@ _stats: Any = None
 
 
 def _module() -> Any:
-    """Airflow's stats API: ``airflow.observability.stats`` (3.3) or ``airflow.stats.Stats`` (3.2)."""
+    """Airflow's stats API: ``airflow.observability.stats`` (3.3) or ``airflow.stats.Stats`` (3.2).
+
+    Only in a process that has imported Airflow already (every Airflow component has); importing it
+    just for metrics would cost a tool that uses this package on its own ~100 MB.
+    """
     global _stats
     if _stats is None:
+        if "airflow" not in sys.modules:
+            return False
         _stats = False
         with contextlib.suppress(ImportError):
             _stats = importlib.import_module("airflow.observability.stats")

@@ -1,39 +1,20 @@
 """Read a task log back from an object store as ordered line streams with bounded memory.
 
 One log may consist of whole objects (the providers' layout) and chunk streams (ours). Each becomes
-one line generator; Airflow's log reader merges the generators by timestamp. Small chunks are fetched
-ahead in parallel up to a byte budget, large ones are streamed, so memory does not grow with the log.
+one line generator; Airflow's log reader merges the generators by timestamp. Objects are streamed
+and read ahead in parallel within a byte budget, so memory does not grow with the log.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from collections import deque
 from collections.abc import Generator, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from airflow_platform_plugins.task_logs import keys
-from airflow_platform_plugins.task_logs.lines import split_lines
+from airflow_platform_plugins.task_logs.lines import split_line_batches
+from airflow_platform_plugins.task_logs.prefetch import prefetched
 from airflow_platform_plugins.task_logs.stitching import Chunk, Gap, Piece, plan
 from airflow_platform_plugins.task_logs.store import ObjectInfo, ObjectStore, StoreError
-
-_PREFETCH_WHOLE_MAX = 8 << 20
-_MAX_AHEAD = 64
-_POOL_WORKERS = 8
-
-_pool_lock = threading.Lock()
-_pool: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def _executor() -> ThreadPoolExecutor:
-    """One fetch pool per process (a forked child starts its own)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool[0] != os.getpid():
-            _pool = (os.getpid(), ThreadPoolExecutor(_POOL_WORKERS, thread_name_prefix="remote-log-get"))
-        return _pool[1]
 
 
 @dataclass
@@ -60,7 +41,7 @@ def _group(store: ObjectStore, relative_path: str) -> dict[str, _LogParts]:
 
 
 def open_log(
-    store: ObjectStore, relative_path: str, *, prefetch_bytes: int = 32 << 20
+    store: ObjectStore, relative_path: str, *, prefetch_bytes: int = 16 << 20
 ) -> tuple[list[str], list[Generator[str, None, None]]]:
     """Return ``(sources, line generators)`` for the log at ``relative_path``; never raises."""
     try:
@@ -91,45 +72,14 @@ def open_log(
 def _lines(
     store: ObjectStore, steps: list[Piece | Gap], prefetch_bytes: int, where: str
 ) -> Generator[str, None, None]:
-    blocks = _blocks(store, steps, prefetch_bytes)
+    blocks = prefetched(steps, lambda p: store.iter_bytes(p.key, p.skip, p.length), prefetch_bytes)
     try:
-        yield from split_lines(blocks, where)
+        for batch in split_line_batches(blocks, where):
+            yield from batch
     except StoreError as error:
         yield f"Reading {where} failed: {error}"
     finally:
         blocks.close()
-
-
-def _blocks(store: ObjectStore, steps: list[Piece | Gap], budget: int) -> Generator[bytes | Gap, None, None]:
-    """Yield the bytes of ``steps`` in order, fetching small pieces ahead within ``budget`` bytes."""
-    ahead: deque[tuple[Piece | Gap, Future[bytes] | None]] = deque()
-    in_flight = 0
-    index = 0
-    try:
-        while index < len(steps) or ahead:
-            while index < len(steps) and len(ahead) < _MAX_AHEAD:
-                step = steps[index]
-                if isinstance(step, Piece) and step.length <= _PREFETCH_WHOLE_MAX:
-                    if ahead and in_flight + step.length > budget:
-                        break
-                    ahead.append((step, _executor().submit(store.get, step.key, step.skip, step.length)))
-                    in_flight += step.length
-                else:
-                    ahead.append((step, None))
-                index += 1
-            step, future = ahead.popleft()
-            if isinstance(step, Gap):
-                yield step
-            elif future is not None:
-                data = future.result()
-                in_flight -= step.length
-                yield data
-            else:
-                yield from store.iter_bytes(step.key, step.skip, step.length)
-    finally:
-        for _, pending in ahead:
-            if pending is not None:
-                pending.cancel()
 
 
 def iter_log_text(store: ObjectStore, relative_path: str) -> Iterator[str]:

@@ -102,7 +102,7 @@ class ObjectStoreRemoteLogIO:
         base_log_folder: str,
         delete_local_copy: bool,
         policy: ShippingPolicy,
-        read_prefetch_bytes: int = 32 << 20,
+        read_prefetch_bytes: int = 16 << 20,
         excluded_dirs: tuple[str, ...] = (),
     ) -> None:
         self.store = store

@@ -129,5 +129,5 @@ class ObjectStore(Protocol):
         ...
 
     def iter_bytes(self, key: str, start: int, length: int) -> Iterator[bytes]:
-        """Stream ``length`` bytes of ``key`` from byte ``start`` in blocks of bounded size."""
+        """Stream ``length`` bytes of ``key`` from byte ``start``, in blocks of at most 1 MiB."""
         ...

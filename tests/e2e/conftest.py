@@ -10,7 +10,7 @@ import pytest
 from tests.harness.airflow import AirflowDeployment
 from tests.harness.processes import free_port
 from tests.harness.statsd import StatsdListener
-from tests.harness.stores import S3Server, StoreServer
+from tests.harness.stores import CONN_ID, S3Server, StoreServer
 
 DAGS = Path(__file__).parent / "dags"
 FLUSH_INTERVAL = 1.0
@@ -41,15 +41,16 @@ def statsd() -> Iterator[StatsdListener]:
 def logs_airflow(
     store_server: StoreServer, statsd: StatsdListener, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AirflowDeployment]:
-    """Airflow whose workers ship logs through a cuttable proxy; its api-server has its own empty log
-    folder and no route to the worker's log server, so every line it shows comes from the store."""
+    """Airflow that reaches the store through a cuttable proxy, with the store's connection in its
+    database. Its api-server has its own empty log folder and no route to the worker's log server,
+    so every line it shows comes from the store."""
     home = tmp_path_factory.mktemp(f"airflow-{store_server.name}")
     closed_port = str(free_port())
     deployment = AirflowDeployment(
         home,
         dags=[DAGS / "log_dags.py"],
         settings={
-            **store_server.worker_settings(),
+            **store_server.settings(),
             "AIRFLOW__PLATFORM_LOGGING__FLUSH_INTERVAL": str(FLUSH_INTERVAL),
             "AIRFLOW__PLATFORM_LOGGING__UPLOAD_TIMEOUT": "5",
             "AIRFLOW__PLATFORM_LOGGING__RETRY_MAX_DELAY": "2",
@@ -61,7 +62,6 @@ def logs_airflow(
         },
         component_settings={
             "api-server": {
-                **store_server.reader_settings(),
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "api-server-logs"),
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": closed_port,
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": closed_port,
@@ -69,6 +69,12 @@ def logs_airflow(
         },
     )
     try:
-        yield deployment.start()
+        deployment.start()
+        # In the metadata database, as most users keep it: the task supervisor then exposes it to
+        # the shipper only while it sets up logging and uploads.
+        connection = store_server.connection()
+        if connection:
+            deployment.create_connection(CONN_ID, connection)
+        yield deployment
     finally:
         deployment.stop()

@@ -172,6 +172,19 @@ class AirflowDeployment:
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.client.request(method, f"/api/v2{path}", **kwargs)
 
+    def create_connection(self, conn_id: str, connection: Mapping[str, Any]) -> None:
+        """Store a connection in the metadata database (as users do in the UI)."""
+        import json
+
+        body = {"connection_id": conn_id, **connection}
+        if isinstance(body.get("extra"), dict):
+            body["extra"] = json.dumps(body["extra"])
+        response = self.api("POST", "/connections", json=body)
+        if response.status_code not in (200, 201):
+            raise RuntimeError(
+                f"creating connection {conn_id} failed: {response.status_code} {response.text}"
+            )
+
     def wait_dag(self, dag_id: str, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -25,8 +25,8 @@ class StoreServer(Protocol):
     remote_base: str
     prefix: str
 
-    def worker_settings(self) -> dict[str, str]: ...
-    def reader_settings(self) -> dict[str, str]: ...
+    def settings(self) -> dict[str, str]: ...
+    def connection(self) -> dict[str, Any] | None: ...
     def objects(self, prefix: str) -> list[tuple[str, int]]: ...
     def read(self, key: str) -> bytes: ...
     def put(self, key: str, data: bytes) -> None: ...
@@ -40,14 +40,18 @@ class StoreServer(Protocol):
     def stop(self) -> None: ...
 
 
-def settings(remote_base: str, connection: dict[str, Any] | None) -> dict[str, str]:
+def settings(
+    remote_base: str, connection: dict[str, Any] | None = None, conn_id: str = CONN_ID
+) -> dict[str, str]:
+    """Airflow settings for remote logs; ``connection`` is put in the environment (it then wins over
+    a connection of the same id in the metadata database)."""
     out = {
         "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
         "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": remote_base,
-        "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": CONN_ID if connection else "",
+        "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": conn_id,
     }
     if connection:
-        out[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(connection)
+        out[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(connection)
     return out
 
 
@@ -68,11 +72,12 @@ class S3Server:
         self.remote_base = f"s3://{self.bucket}/{self.prefix}"
         self._strict: MotoServer | None = None
 
-    def worker_settings(self) -> dict[str, str]:
-        return settings(self.remote_base, self.moto.connection(endpoint=self.proxy.url))
+    def settings(self) -> dict[str, str]:
+        return settings(self.remote_base)
 
-    def reader_settings(self) -> dict[str, str]:
-        return settings(self.remote_base, self.moto.connection())
+    def connection(self) -> dict[str, Any]:
+        """The connection to store in Airflow's database: through the cuttable proxy."""
+        return self.moto.connection(endpoint=self.proxy.url)
 
     def objects(self, prefix: str) -> list[tuple[str, int]]:
         out = []
@@ -110,7 +115,7 @@ class S3Server:
             self.proxy.up()
 
     def missing_bucket_settings(self) -> dict[str, str]:
-        return settings("s3://no-such-bucket-here/logs", self.moto.connection(endpoint=self.proxy.url))
+        return settings("s3://no-such-bucket-here/logs")
 
     def bad_credentials_settings(self) -> dict[str, str]:
         """A server that checks credentials (moto with authentication on) and keys it does not know."""
