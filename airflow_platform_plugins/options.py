@@ -100,7 +100,8 @@ REMOTE_BASE_LOG_FOLDER = _airflow(
     "remote_base_log_folder",
     "",
     "string",
-    "Where task logs go. The scheme picks the backend: ``s3://bucket/prefix`` selects S3.",
+    "Where task logs go. The scheme picks the backend: ``s3://bucket/prefix`` selects S3, "
+    "``gs://bucket/prefix`` selects GCS.",
 )
 REMOTE_LOG_CONN_ID = _airflow(
     "logging",
@@ -133,6 +134,14 @@ DAG_PROCESSOR_LOG_DIRECTORY = _airflow(
     "",
     "string",
     "Logs of the dag-processor live here; they are never shipped as task logs.",
+)
+GOOGLE_KEY_PATH = _airflow(
+    "logging",
+    "google_key_path",
+    "",
+    "string",
+    "GCS: service account key file, used when the connection has no key. Empty: Application Default "
+    "Credentials (Workload Identity).",
 )
 S3_ACL_POLICY = _airflow(
     "aws",
@@ -226,6 +235,7 @@ LOGGING_OPTIONS: tuple[Option, ...] = (
     DELETE_LOCAL_LOGS,
     ENCRYPT_S3_LOGS,
     DAG_PROCESSOR_LOG_DIRECTORY,
+    GOOGLE_KEY_PATH,
     S3_ACL_POLICY,
     FLUSH_INTERVAL,
     FLUSH_BYTES,

@@ -14,17 +14,22 @@ import shutil
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import s3_ops
+from benchmarks import gcs_ops, s3_ops
+from benchmarks.footprint import measure_footprint, print_footprint
 from benchmarks.logfile import write_log
 from benchmarks.measure import Result, run
 from benchmarks.report import print_table
+from tests.harness.gcs import FakeGCSServer
 from tests.harness.moto import MotoServer
+from tests.harness.processes import free_port
 
 REL = "dag_id=bench/run_id=manual__2026-01-01T00:00:00+00:00/task_id=talk/attempt=1.log"
 SIZES = {"20M": 20 << 20, "200M": 200 << 20, "1G": 1 << 30}
-CONTENDERS = ("ours", "provider", "boto3")
+S3_CONTENDERS = ("ours", "provider", "boto3")
+GCS_CONTENDERS = ("ours", "provider", "client")
 
 
 def combine(results: list[Result]) -> Result:
@@ -41,47 +46,108 @@ def combine(results: list[Result]) -> Result:
     )
 
 
-def delete_prefix(moto: MotoServer, prefix: str) -> None:
-    s3 = moto.client()
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=s3_ops.BUCKET, Prefix=f"{prefix}/"):
-        items = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-        if items:
-            s3.delete_objects(Bucket=s3_ops.BUCKET, Delete={"Objects": items})
+def object_section(
+    workdir: Path,
+    sizes: list[str],
+    repeat: int,
+    *,
+    module: str,
+    contenders: tuple[str, ...],
+    env: dict[str, str],
+    reset: Callable[[], None],
+    delete_prefix: Callable[[str], None],
+) -> list[Result]:
+    """Upload then read each size with each contender, ``repeat`` times, contenders taking turns."""
+    results: list[Result] = []
+    plain = contenders[-1]
+    for label in sizes:
+        size = SIZES[label]
+        reset()
+        base = workdir / f"logs-{label}"
+        write_log(base / REL, size)
+        runs: dict[tuple[str, str], list[Result]] = {}
+        for attempt in range(repeat):
+            for contender in contenders:
+                # The providers' uploads empty the local file afterwards: each upload gets a copy.
+                copy = workdir / f"copy-{label}-{contender}"
+                shutil.copytree(base, copy)
+                prefix = f"{contender}-{attempt}"
+                result = run(module, contender, "upload", size, env, str(copy), REL, prefix)
+                runs.setdefault((contender, "upload"), []).append(result)
+                shutil.rmtree(copy)
+                if attempt:
+                    delete_prefix(prefix)  # keep the server's memory flat; reads use attempt 0
+        for _ in range(repeat):
+            for contender in contenders:
+                # The plain client reads the provider's single object.
+                prefix = "provider-0" if contender == plain else f"{contender}-0"
+                result = run(module, contender, "read", size, env, str(base), REL, prefix)
+                runs.setdefault((contender, "read"), []).append(result)
+        results += [combine(r) for r in runs.values()]
+        shutil.rmtree(base)
+    return results
 
 
 def s3_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
     moto = MotoServer(workdir)
-    results: list[Result] = []
+    s3 = moto.client()
+
+    def reset() -> None:
+        moto.reset()
+        s3.create_bucket(Bucket=s3_ops.BUCKET)
+
+    def delete_prefix(prefix: str) -> None:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=s3_ops.BUCKET, Prefix=f"{prefix}/"):
+            items = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if items:
+                s3.delete_objects(Bucket=s3_ops.BUCKET, Delete={"Objects": items})
+
+    env = {"BENCH_S3_ENDPOINT": moto.url, "AIRFLOW_HOME": str(workdir / "airflow-home")}
     try:
-        env = {"BENCH_S3_ENDPOINT": moto.url, "AIRFLOW_HOME": str(workdir / "airflow-home")}
-        for label in sizes:
-            size = SIZES[label]
-            moto.reset()
-            moto.client().create_bucket(Bucket=s3_ops.BUCKET)
-            base = workdir / f"logs-{label}"
-            write_log(base / REL, size)
-            runs: dict[tuple[str, str], list[Result]] = {}
-            for attempt in range(repeat):
-                for contender in CONTENDERS:
-                    # The provider's upload empties the local file afterwards: each upload gets a copy.
-                    copy = workdir / f"copy-{label}-{contender}"
-                    shutil.copytree(base, copy)
-                    prefix = f"{contender}-{attempt}"
-                    result = run("benchmarks.s3_ops", contender, "upload", size, env, str(copy), REL, prefix)
-                    runs.setdefault((contender, "upload"), []).append(result)
-                    shutil.rmtree(copy)
-                    if attempt:
-                        delete_prefix(moto, prefix)  # keep the server's memory flat; reads use attempt 0
-            for _ in range(repeat):
-                for contender in CONTENDERS:
-                    prefix = "provider-0" if contender == "boto3" else f"{contender}-0"
-                    result = run("benchmarks.s3_ops", contender, "read", size, env, str(base), REL, prefix)
-                    runs.setdefault((contender, "read"), []).append(result)
-            results += [combine(r) for r in runs.values()]
-            shutil.rmtree(base)
+        return object_section(
+            workdir,
+            sizes,
+            repeat,
+            module="benchmarks.s3_ops",
+            contenders=S3_CONTENDERS,
+            env=env,
+            reset=reset,
+            delete_prefix=delete_prefix,
+        )
     finally:
         moto.stop()
-    return results
+
+
+def gcs_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
+    state: dict[str, FakeGCSServer] = {}
+
+    def reset() -> None:  # fake-gcs-server keeps everything in memory: start it afresh
+        if "server" in state:
+            state["server"].stop()
+        state["server"] = FakeGCSServer(workdir, port=port)
+        state["server"].client().create_bucket(gcs_ops.BUCKET)
+
+    def delete_prefix(prefix: str) -> None:
+        client = state["server"].client()
+        for blob in client.list_blobs(gcs_ops.BUCKET, prefix=f"{prefix}/"):
+            blob.delete()
+
+    port = free_port()
+    env = {"BENCH_GCS_ENDPOINT": f"http://127.0.0.1:{port}", "AIRFLOW_HOME": str(workdir / "airflow-home")}
+    try:
+        return object_section(
+            workdir,
+            sizes,
+            repeat,
+            module="benchmarks.gcs_ops",
+            contenders=GCS_CONTENDERS,
+            env=env,
+            reset=reset,
+            delete_prefix=delete_prefix,
+        )
+    finally:
+        if "server" in state:
+            state["server"].stop()
 
 
 def main() -> int:
@@ -89,14 +155,24 @@ def main() -> int:
     parser.add_argument("--sizes", default="200M,1G", help="comma-separated log sizes: 20M, 200M, 1G")
     parser.add_argument("--repeat", type=int, default=3, help="runs per operation and contender")
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--sections", default="s3,gcs,footprint", help="comma-separated: s3, gcs, footprint")
     args = parser.parse_args()
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    args.sections = {s.strip() for s in args.sections.split(",")}
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="app-bench-"))
     os.makedirs(workdir, exist_ok=True)
     try:
-        results = s3_section(workdir, sizes, args.repeat)
-        title = f"S3 task logs (moto server on 127.0.0.1; median of {args.repeat} runs, largest peak RSS)"
-        print_table(title, results, baseline_contenders=("provider", "boto3"))
+        runs = f"median of {args.repeat} runs, largest peak RSS"
+        if "s3" in args.sections:
+            results = s3_section(workdir, sizes, args.repeat)
+            print_table(f"S3 task logs (moto server on 127.0.0.1; {runs})", results, ("provider", "boto3"))
+        if "gcs" in args.sections:
+            results = gcs_section(workdir, sizes, args.repeat)
+            print_table(
+                f"GCS task logs (fake-gcs-server on 127.0.0.1; {runs})", results, ("provider", "client")
+            )
+        if "footprint" in args.sections:
+            print_footprint(measure_footprint(workdir))
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)

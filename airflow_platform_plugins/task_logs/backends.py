@@ -14,8 +14,9 @@ from airflow_platform_plugins.options import ConfigError
 BACKENDS: dict[str, tuple[str, str, str]] = {
     "s3": ("airflow_platform_plugins.task_logs.s3", "S3RemoteLogIO", "s3"),
     "s3a": ("airflow_platform_plugins.task_logs.s3", "S3RemoteLogIO", "s3"),
+    "gs": ("airflow_platform_plugins.task_logs.gcs", "GCSRemoteLogIO", "gcs"),
 }
-_CLIENT_MODULES = {"s3": "boto3"}
+_CLIENT_MODULES = {"s3": "boto3", "gcs": "google.cloud.storage"}
 
 
 def build_remote_task_log(conf: Any) -> Any | None:
@@ -36,10 +37,17 @@ def build_remote_task_log(conf: Any) -> Any | None:
         )
     module_name, class_name, extra = BACKENDS[scheme]
     client = _CLIENT_MODULES.get(extra)
-    if client is not None and importlib.util.find_spec(client) is None:
+    if client is not None and not _installed(client):
         raise ConfigError(
             f"{options.REMOTE_BASE_LOG_FOLDER.name} = {folder!r} needs the {client!r} library: "
             f"pip install 'airflow-platform-plugins[{extra}]'"
         )
     backend = getattr(importlib.import_module(module_name), class_name)
     return backend.from_config(conf)
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package (``google``) is missing
+        return False

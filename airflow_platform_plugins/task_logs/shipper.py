@@ -60,6 +60,8 @@ class _Tracked:
         "head_len",
         "key",
         "last_activity",
+        "limit",
+        "limit_exact",
         "lock",
         "logger",
         "path",
@@ -78,6 +80,8 @@ class _Tracked:
         self.head_len = 0
         self.head_digest = b""
         self.shipped = 0
+        self.limit: int | None = None
+        self.limit_exact = False
         self.dirty_since: float | None = time.monotonic()
         self.last_activity = time.monotonic()
         self.failures = 0
@@ -321,8 +325,13 @@ class Shipper:
             return tracked.key
 
     def _ship(self, tracked: _Tracked) -> bool:
-        """Ship new bytes; return whether the store now holds the whole file. Raises StoreError."""
+        """Ship new bytes; return whether the store now holds all of them. Raises StoreError.
+
+        Only bytes this process wrote are shipped: when another process appends to the same local file
+        (the next reschedule poke on another LocalExecutor worker), those bytes are that process's to ship.
+        """
         tracked.dirty_since = None
+        own_end, writer_closed = self._own_end(tracked)
         try:
             f = open(tracked.path, "rb")  # noqa: SIM115
         except FileNotFoundError:
@@ -331,18 +340,43 @@ class Shipper:
             return tracked.final  # nothing (left) to ship
         with f:
             size = os.fstat(f.fileno()).st_size
-            if size == 0:
+            cap = size if own_end is None else min(size, own_end)
+            if cap == 0:
                 return tracked.final
             store = self._store()
             if not self._identify(store, tracked, f, size):
                 return False
-            if size <= tracked.shipped:
+            if cap <= tracked.shipped:
+                if writer_closed:
+                    self._forget(tracked)  # this process will not write this file again
                 return True
-            end = size if tracked.final else self._line_end(f, tracked.shipped, size)
+            final = tracked.final or writer_closed
+            end = cap if final else self._line_end(f, tracked.shipped, cap)
             if end <= tracked.shipped:
                 return False
         self._put_range(store, tracked, tracked.shipped, end)
-        return end == size
+        if writer_closed and end == cap:
+            self._forget(tracked)
+        return end == cap
+
+    @staticmethod
+    def _own_end(tracked: _Tracked) -> tuple[int | None, bool]:
+        """(end of this process's writes to the file, whether its writer has closed it).
+
+        The end is ``None`` (ship to the end of the file) when it is not known exactly: the file was
+        not written through a logger of this process, or it was closed before the final upload saw
+        the writer's position. Airflow uploads before it closes the file, so it is exact there.
+        """
+        file = getattr(tracked.logger, "_file", None)
+        if file is None:
+            return None, False
+        try:
+            tracked.limit = int(file.tell())
+        except (ValueError, OSError):  # closed by the supervisor
+            return (tracked.limit if tracked.limit_exact else None), True
+        if tracked.final:
+            tracked.limit_exact = True  # seen during the final upload: nothing more comes from this writer
+        return tracked.limit, False
 
     def _identify(self, store: ObjectStore, tracked: _Tracked, f: BinaryIO, size: int) -> bool:
         """Name the stream after the file's first line; resume after what the store already holds."""

@@ -10,11 +10,11 @@ import pytest
 from tests.harness.airflow import AirflowDeployment
 from tests.harness.processes import free_port
 from tests.harness.statsd import StatsdListener
-from tests.harness.stores import CONN_ID, S3Server, StoreServer
+from tests.harness.stores import CONN_ID, GCSServer, S3Server, StoreServer
 
 DAGS = Path(__file__).parent / "dags"
 FLUSH_INTERVAL = 1.0
-STORE_SERVERS = {"s3": S3Server}
+STORE_SERVERS: dict[str, type[S3Server] | type[GCSServer]] = {"s3": S3Server, "gcs": GCSServer}
 
 
 @pytest.fixture(scope="module", params=sorted(STORE_SERVERS))
@@ -39,7 +39,7 @@ def statsd() -> Iterator[StatsdListener]:
 
 @pytest.fixture(scope="module")
 def logs_airflow(
-    store_server: StoreServer, statsd: StatsdListener, tmp_path_factory: pytest.TempPathFactory
+    store_server: StoreServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AirflowDeployment]:
     """Airflow that reaches the store through a cuttable proxy, with the store's connection in its
     database. Its api-server has its own empty log folder and no route to the worker's log server,
@@ -55,10 +55,6 @@ def logs_airflow(
             "AIRFLOW__PLATFORM_LOGGING__UPLOAD_TIMEOUT": "5",
             "AIRFLOW__PLATFORM_LOGGING__RETRY_MAX_DELAY": "2",
             "AIRFLOW__SCHEDULER__ALLOWED_RUN_ID_PATTERN": r"^[^\x00-\x1f]+$",
-            "AIRFLOW__METRICS__STATSD_ON": "True",
-            "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
-            "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port),
-            "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
         },
         component_settings={
             "api-server": {

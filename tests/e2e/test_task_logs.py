@@ -68,17 +68,27 @@ def test_log_is_read_back_from_store_after_local_folder_is_deleted(
 def test_shipping_metrics_reach_airflows_statsd(
     logs_airflow: AirflowDeployment, store_server: StoreServer, statsd: StatsdListener
 ) -> None:
-    before = statsd.counter("airflow.remote_task_log.bytes_shipped")
-    run = logs_airflow.trigger("chatty", conf={"lines": 20, "interval": 0.05, "prefix": "metrics"})
-    assert logs_airflow.wait_run("chatty", run) == "success"
-    size = len((logs_airflow.log_folder / relative_path("chatty", run, "talk")).read_bytes())
-    deadline = time.monotonic() + 10
-    while (
-        time.monotonic() < deadline
-        and statsd.counter("airflow.remote_task_log.bytes_shipped") - before < size
-    ):
-        time.sleep(0.2)
-    assert statsd.counter("airflow.remote_task_log.bytes_shipped") - before >= size
+    # Only the scheduler (its LocalExecutor workers ship) sends metrics, and only for this test: with
+    # statsd on, Airflow 3.3.2 cannot schedule DAGs whose id is not ASCII (InvalidStatsNameException).
+    statsd_settings = {
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+        "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port),
+        "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+    }
+    shipped = "airflow.remote_task_log.bytes_shipped"
+    logs_airflow.restart_component("scheduler", statsd_settings)
+    try:
+        before = statsd.counter(shipped)
+        run = logs_airflow.trigger("chatty", conf={"lines": 20, "interval": 0.05, "prefix": "metrics"})
+        assert logs_airflow.wait_run("chatty", run) == "success"
+        size = len((logs_airflow.log_folder / relative_path("chatty", run, "talk")).read_bytes())
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and statsd.counter(shipped) - before < size:
+            time.sleep(0.2)
+    finally:
+        logs_airflow.restart_component("scheduler", {})
+    assert statsd.counter(shipped) - before >= size
     assert statsd.counter("airflow.remote_task_log.chunks_shipped") >= 1
     assert statsd.counter("airflow.remote_task_log.uploads_completed") >= 1
 
@@ -163,13 +173,17 @@ def test_reschedule_sensor_appends_each_poke_once(
     logs_airflow: AirflowDeployment, store_server: StoreServer, tmp_path: Path
 ) -> None:
     run = logs_airflow.trigger(
-        "reschedule_sensor", conf={"counter_file": str(tmp_path / "pokes"), "pokes": 21}
+        "reschedule_sensor", conf={"counter_file": str(tmp_path / "pokes"), "pokes": 20}
     )
     assert logs_airflow.wait_run("reschedule_sensor", run, timeout=400) == "success"
 
     entries = logs_airflow.read_log("reschedule_sensor", run, "wait")
     pokes = [e for e in events(entries) if e.startswith("poke-")]
-    assert pokes == [f"poke-{n:03d} line-{k}" for n in range(1, 22) for k in range(3)]
+    expected = [f"poke-{n:03d} line-{k}" for n in range(1, 21) for k in range(3)]
+    assert pokes == expected, (
+        f"missing {sorted(set(expected) - set(pokes))}, "
+        f"repeated {sorted({p for p in pokes if pokes.count(p) > 1})}, sources {log_sources(entries)}"
+    )
 
     rel = relative_path("reschedule_sensor", run, "wait")
     local = (logs_airflow.log_folder / rel).read_bytes()

@@ -3,17 +3,92 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from concurrent.futures import Future
 
 from tests.harness.processes import free_port
 
 
+class UploadPayloadCounter:
+    """Counts the object bytes of the upload requests that pass through, per object name.
+
+    GCS multipart uploads carry a JSON metadata part (with the object's name) before the media part;
+    only the media part is counted. Other upload requests (resumable pieces) are counted whole under
+    ``RESUMABLE``, which is charged to every prefix (an overestimate, never an underestimate).
+    Requests must use ``Content-Length``.
+    """
+
+    RESUMABLE = "<resumable>"
+
+    def __init__(self, upload_path: bytes = b"/upload/", parent: UploadPayloadCounter | None = None) -> None:
+        self.upload_path = upload_path
+        self.by_name: dict[str, int] = parent.by_name if parent is not None else {}
+        self.uploads: list[tuple[str, int]] = parent.uploads if parent is not None else []
+        self._buffer = b""
+        self._head: bytes | None = None
+        self._body = bytearray()
+        self._remaining = 0
+
+    def bytes_for(self, prefix: str) -> int:
+        return sum(
+            n for name, n in list(self.by_name.items()) if name.startswith(prefix) or name == self.RESUMABLE
+        )
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+        while True:
+            if self._head is None:
+                end = self._buffer.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                self._head, self._buffer = self._buffer[:end], self._buffer[end + 4 :]
+                self._remaining = int(self._header(b"content-length") or 0)
+                self._body = bytearray()
+            take = min(self._remaining, len(self._buffer))
+            self._body += self._buffer[:take]
+            self._buffer = self._buffer[take:]
+            self._remaining -= take
+            if self._remaining:
+                return
+            self._finish()
+
+    def _header(self, name: bytes) -> bytes | None:
+        assert self._head is not None
+        for line in self._head.split(b"\r\n")[1:]:
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == name:
+                return value.strip()
+        return None
+
+    def _add(self, name: str, size: int) -> None:
+        self.by_name[name] = self.by_name.get(name, 0) + size
+        self.uploads.append((name, size))
+
+    def _finish(self) -> None:
+        assert self._head is not None
+        method, path = ([*self._head.split(b"\r\n", 1)[0].split(b" "), b"", b""])[:2]
+        if method in (b"POST", b"PUT") and path.startswith(self.upload_path) and self._body:
+            content_type = self._header(b"content-type") or b""
+            if content_type.startswith(b"multipart/related") and b"boundary=" in content_type:
+                boundary = content_type.split(b"boundary=", 1)[1].strip(b'"')
+                parts = bytes(self._body).split(b"--" + boundary)
+                metadata = json.loads(parts[1].split(b"\r\n\r\n", 1)[1])
+                media = parts[2].split(b"\r\n\r\n", 1)[1]
+                self._add(str(metadata.get("name", "")), max(0, len(media) - 2))
+            else:
+                self._add(self.RESUMABLE, len(self._body))
+        self._head = None
+
+
 class FaultProxy:
     """Forward ``127.0.0.1:port`` to ``target_port``; :meth:`down` refuses and drops connections."""
 
-    def __init__(self, target_port: int, port: int | None = None) -> None:
+    def __init__(
+        self, target_port: int, port: int | None = None, counter: UploadPayloadCounter | None = None
+    ) -> None:
         self.target_port = target_port
+        self.counter = counter
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.bytes_up = 0
@@ -63,11 +138,17 @@ class FaultProxy:
             return
         self._writers.update((client_writer, upstream_writer))
 
+        counter = (
+            UploadPayloadCounter(self.counter.upload_path, self.counter) if self.counter is not None else None
+        )
+
         async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count: bool) -> None:
             try:
                 while data := await reader.read(1 << 16):
                     if count:
                         self.bytes_up += len(data)
+                        if counter is not None:
+                            counter.feed(data)
                     writer.write(data)
                     await writer.drain()
             except (ConnectionError, asyncio.CancelledError):

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from tests.harness.faultproxy import FaultProxy
+from tests.harness.faultproxy import FaultProxy, UploadPayloadCounter
+from tests.harness.gcs import FakeGCSServer
 from tests.harness.moto import MotoServer
+from tests.harness.processes import free_port
 
 CONN_ID = "remote_logs"
 _CHUNK_RE = re.compile(r"/([A-Za-z0-9._-]+)/(\d{16})-(\d{16})$")
@@ -144,6 +146,100 @@ class S3Server:
         if self._strict is not None:
             self._strict.stop()
         self.moto.stop()
+
+
+class GCSServer:
+    """fake-gcs-server behind a cuttable proxy. Airflow uses no connection: the client library's
+    ``STORAGE_EMULATOR_HOST`` and anonymous credentials stand in for Workload Identity. fake-gcs-server
+    keeps no object versions, so the proxy counts the bytes of every upload instead."""
+
+    name = "gcs"
+    bucket = "airflow-logs"
+    prefix = "logs"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        server_port = free_port()
+        self.uploads = UploadPayloadCounter()
+        self.proxy = FaultProxy(server_port, counter=self.uploads)
+        self.server = FakeGCSServer(workdir, port=server_port, external_url=self.proxy.url)
+        self.client = self.server.client()
+        self.client.create_bucket(self.bucket)
+        self.remote_base = f"gs://{self.bucket}/{self.prefix}"
+
+    def settings(self) -> dict[str, str]:
+        return {**settings(self.remote_base, conn_id=""), "STORAGE_EMULATOR_HOST": self.proxy.url}
+
+    def connection(self) -> dict[str, Any] | None:
+        return None
+
+    def objects(self, prefix: str) -> list[tuple[str, int]]:
+        return [(b.name, int(b.size)) for b in self.client.list_blobs(self.bucket, prefix=prefix)]
+
+    def read(self, key: str) -> bytes:
+        return bytes(self.client.bucket(self.bucket).blob(key).download_as_bytes())
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.bucket(self.bucket).blob(key).upload_from_string(data)
+
+    def delete_prefix(self, prefix: str) -> None:
+        for blob in self.client.list_blobs(self.bucket, prefix=prefix):
+            blob.delete()
+
+    def bytes_written(self, prefix: str) -> int:
+        """Object bytes of every upload that went through the proxy for ``prefix``."""
+        return self.uploads.bytes_for(prefix)
+
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        self.proxy.down()
+        try:
+            yield
+        finally:
+            self.proxy.up()
+
+    def missing_bucket_settings(self) -> dict[str, str]:
+        return {"AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": "gs://no-such-bucket-here/logs"}
+
+    def bad_credentials_settings(self) -> dict[str, str]:
+        """A service-account key whose token endpoint refuses connections: the client cannot get a token."""
+        connection = {
+            "conn_type": "google_cloud_platform",
+            "extra": {"keyfile_dict": json.dumps(service_account_key())},
+        }
+        return settings(self.remote_base, connection)
+
+    def url(self, key: str) -> str:
+        return f"gs://{self.bucket}/{key}"
+
+    def package_store(self) -> Any:
+        from airflow_platform_plugins.task_logs.gcs import GCSStore
+
+        return GCSStore(self.server.client, self.bucket, self.prefix)
+
+    def stop(self) -> None:
+        self.proxy.close()
+        self.server.stop()
+
+
+def service_account_key() -> dict[str, str]:
+    """A well-formed service-account key (fresh RSA key) whose token endpoint is a closed local port."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "test-project",
+        "private_key_id": "test-key",
+        "private_key": pem,
+        "client_email": "logs@test-project.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": f"http://127.0.0.1:{free_port()}/token",
+    }
 
 
 def stored_stream_bytes(store: StoreServer, log_prefix: str) -> dict[str, bytes]:

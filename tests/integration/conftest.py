@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.harness.gcs import FakeGCSServer
 from tests.harness.moto import MotoServer
 
 
@@ -22,6 +23,15 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
 def strict_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     """moto with authentication on: unknown access keys are refused, as by AWS."""
     server = MotoServer(tmp_path_factory.mktemp("moto-strict"), env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"})
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGCSServer]:
+    server = FakeGCSServer(tmp_path_factory.mktemp("fake-gcs"))
     try:
         yield server
     finally:

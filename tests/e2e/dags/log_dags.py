@@ -46,7 +46,7 @@ def _poke(**context) -> bool:
         f.write(str(count))
     for k in range(3):
         log.info("poke-%03d line-%d", count, k)
-    return count >= int(conf.get("pokes", 21))
+    return count >= int(conf.get("pokes", 20))
 
 
 with DAG("reschedule_sensor", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
@@ -54,7 +54,7 @@ with DAG("reschedule_sensor", schedule=None, start_date=START, catchup=False, ta
         task_id="wait",
         python_callable=_poke,
         mode="reschedule",
-        poke_interval=float(os.environ.get("E2E_POKE_INTERVAL", "3")),
+        poke_interval=float(os.environ.get("E2E_POKE_INTERVAL", "5")),
         timeout=600,
     )
 

@@ -4,7 +4,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from airflow_platform_plugins.task_logs import keys
 from airflow_platform_plugins.task_logs.processor import ShippingProcessor
 from airflow_platform_plugins.task_logs.reader import iter_log_text
 from airflow_platform_plugins.task_logs.shipper import Shipper, ShippingPolicy
-from airflow_platform_plugins.task_logs.store import StoreError
+from airflow_platform_plugins.task_logs.store import FileRange, ObjectInfo, StoreError
 from tests.unit.task_logs.memory_store import MemoryStore
 
 REL = "dag_id=d/run_id=r/task_id=t/attempt=1.log"
@@ -271,3 +271,35 @@ def test_paths_that_escape_the_log_folder_are_refused(store: MemoryStore, base: 
     assert shipper.relative_path(str(base / "d" / ".." / ".." / "etc" / "passwd")) is None
     assert shipper.relative_path(str(base / "d" / "x" / ".." / "a.log")) == "d/x/../a.log"
     assert not shipper.finish(str(base / ".." / "outside.log"))
+
+
+def test_a_late_upload_ships_only_what_its_own_process_wrote(base: Path) -> None:
+    """LocalExecutor: poke N's worker may upload late, after poke N+1's worker appended to the file."""
+    shared = MemoryStore()
+    first_puts: list[str] = []
+
+    class FirstView(MemoryStore):
+        def put_new(self, key: str, body: FileRange) -> None:
+            first_puts.append(key)
+            shared.put_new(key, body)
+
+        def list(self, prefix: str) -> Iterator[ObjectInfo]:
+            return shared.list(prefix)
+
+    first = Shipper(FirstView, prefix="logs", base_log_folder=str(base), policy=ShippingPolicy(60), host="h")
+    second, second_processor = make(shared, base, ShippingPolicy(flush_interval=60))
+    earlier = TaskLog(base)
+    first_processor = ShippingProcessor(first)
+    mine = b"".join(earlier.line(first_processor, f"poke 1 line {i}") for i in range(3))
+    later = TaskLog(base)
+    theirs = b"".join(later.line(second_processor, f"poke 2 line {i}") for i in range(3))
+
+    assert first.finish(str(earlier.path))
+    assert second.finish(str(later.path))
+    earlier.close()
+    later.close()
+
+    assert stored(shared) == mine + theirs
+    assert shared.bytes_put == len(mine + theirs)
+    ends = [keys.parse_key(keys.log_key("logs", REL), k).end for k in first_puts]  # type: ignore[union-attr]
+    assert max(ends) == len(mine), "the first process shipped bytes of the second"
