@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from typing import Any
 
-from benchmarks.measure import rss_mb
+from benchmarks.ops import Action, count_bytes, measure, remote_io_action
 
 BUCKET = "bench"
 
@@ -49,48 +48,23 @@ def provider(base: str, prefix: str) -> Any:
 
 
 def main(contender: str, operation: str, base: str, rel: str, prefix: str) -> dict[str, Any]:
-    detail: dict[str, Any] = {}
-    if contender == "client":
-        blob = _client().bucket(BUCKET).blob(f"{prefix}/{rel}")
-        baseline = rss_mb()
-        started = time.perf_counter()
-        if operation == "upload":
-            blob.upload_from_filename(os.path.join(base, rel))
-        else:
-            size = lines = 0
-            with blob.open("rb") as stream:
-                while block := stream.read(1 << 20):
-                    size += len(block)
-                    lines += block.count(b"\n")
-            detail = {"bytes": size, "lines": lines}
-    else:
+    def setup() -> Action:
+        if contender == "client":
+            blob = _client().bucket(BUCKET).blob(f"{prefix}/{rel}")
+            if operation == "upload":
+                return lambda: blob.upload_from_filename(os.path.join(base, rel)) or {}
+
+            def stream_read() -> dict[str, Any]:
+                with blob.open("rb") as stream:
+                    return count_bytes(iter(lambda: stream.read(1 << 20), b""))
+
+            return stream_read
         io = ours(base, prefix) if contender == "ours" else provider(base, prefix)
         if contender == "ours":
-            io.store()._bucket()
-        baseline = rss_mb()
-        started = time.perf_counter()
-        if operation == "upload":
-            io.upload(rel, None)
-        elif contender == "ours":
-            _, streams = io.stream(rel, None)
-            lines = chars = 0
-            for stream in streams:
-                for line in stream:
-                    lines += 1
-                    chars += len(line)
-            detail = {"lines": lines, "chars": chars}
-        else:
-            # As for S3: Airflow's FileTaskHandler turns what read() returns into lines.
-            from airflow.utils.log.file_task_handler import _get_compatible_log_stream
+            io.store()._bucket()  # steady state: the client exists before the operation
+        return remote_io_action(io, operation, rel, streams=contender == "ours")
 
-            _, logs = io.read(rel, None)
-            lines = chars = 0
-            for line in _get_compatible_log_stream(logs or []):
-                lines += 1
-                chars += len(line)
-            detail = {"lines": lines, "chars": chars}
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "baseline_rss_mb": baseline, **detail}
+    return measure(setup)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from typing import Any
 
-from benchmarks.measure import rss_mb
+from benchmarks.ops import Action, count_bytes, measure, remote_io_action
 
 BUCKET = "bench"
 
@@ -65,53 +64,18 @@ def client() -> Any:
 
 
 def main(contender: str, operation: str, base: str, rel: str, prefix: str) -> dict[str, Any]:
-    detail: dict[str, Any] = {}
-    if contender == "boto3":
-        s3 = client()
-        key = f"{prefix}/{rel}"
-        baseline = rss_mb()
-        started = time.perf_counter()
-        if operation == "upload":
-            s3.upload_file(os.path.join(base, rel), BUCKET, key)
-        else:
-            body = s3.get_object(Bucket=BUCKET, Key=key)["Body"]
-            size = lines = 0
-            for block in body.iter_chunks(1 << 20):
-                size += len(block)
-                lines += block.count(b"\n")
-            detail = {"bytes": size, "lines": lines}
-    else:
+    def setup() -> Action:
+        if contender == "boto3":
+            s3, key = client(), f"{prefix}/{rel}"
+            if operation == "upload":
+                return lambda: s3.upload_file(os.path.join(base, rel), BUCKET, key) or {}
+            return lambda: count_bytes(s3.get_object(Bucket=BUCKET, Key=key)["Body"].iter_chunks(1 << 20))
         io = ours(base, prefix) if contender == "ours" else provider(base, prefix)
         # Steady state, as in a running worker or api-server: the client exists before the operation.
-        if contender == "ours":
-            io.store()
-        else:
-            io.hook.get_conn()
-        baseline = rss_mb()
-        started = time.perf_counter()
-        if operation == "upload":
-            io.upload(rel, None)
-        elif contender == "ours":
-            _, streams = io.stream(rel, None)
-            lines = chars = 0
-            for stream in streams:
-                for line in stream:
-                    lines += 1
-                    chars += len(line)
-            detail = {"lines": lines, "chars": chars}
-        else:
-            # The provider has no stream(): Airflow's api-server turns what read() returns into lines
-            # with FileTaskHandler's own helper, so that is part of reading a provider log.
-            from airflow.utils.log.file_task_handler import _get_compatible_log_stream
+        io.store() if contender == "ours" else io.hook.get_conn()
+        return remote_io_action(io, operation, rel, streams=contender == "ours")
 
-            _, logs = io.read(rel, None)
-            lines = chars = 0
-            for line in _get_compatible_log_stream(logs or []):
-                lines += 1
-                chars += len(line)
-            detail = {"lines": lines, "chars": chars}
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "baseline_rss_mb": baseline, **detail}
+    return measure(setup)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from airflow_platform_plugins import options
 from airflow_platform_plugins.options import ConfigError
 from airflow_platform_plugins.task_logs.connections import ConnectionFields
-from airflow_platform_plugins.task_logs.remote_io import ObjectStoreRemoteLogIO, StoreHandle
+from airflow_platform_plugins.task_logs.remote_io import ObjectStoreRemoteLogIO
 from airflow_platform_plugins.task_logs.settings import common_settings
 from airflow_platform_plugins.task_logs.store import FileRange, ObjectInfo, StoreError
 
@@ -203,11 +203,4 @@ class GCSRemoteLogIO(ObjectStoreRemoteLogIO):
         def build(fields: ConnectionFields | None) -> GCSStore:
             return GCSStore(lambda: build_client(fields, key_path), bucket, prefix)
 
-        return cls(
-            store=StoreHandle(build, conn_id=common.conn_id, prefix=prefix),
-            base_log_folder=common.base_log_folder,
-            delete_local_copy=common.delete_local_copy,
-            policy=common.policy,
-            read_prefetch_bytes=common.read_prefetch_bytes,
-            excluded_dirs=common.excluded_dirs,
-        )
+        return cls.from_settings(common, prefix, build)

@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_platform_plugins.task_logs.connections import (
     ConnectionFields,
@@ -16,8 +16,12 @@ from airflow_platform_plugins.task_logs.connections import (
 )
 from airflow_platform_plugins.task_logs.processor import ShippingProcessor
 from airflow_platform_plugins.task_logs.reader import open_log
+from airflow_platform_plugins.task_logs.settings import CommonSettings
 from airflow_platform_plugins.task_logs.shipper import Shipper, ShippingPolicy
 from airflow_platform_plugins.task_logs.store import ObjectStore
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +122,23 @@ class ObjectStoreRemoteLogIO:
             excluded_dirs=excluded_dirs,
         )
         self._processor = ShippingProcessor(self.shipper)
+
+    @classmethod
+    def from_settings(
+        cls,
+        common: CommonSettings,
+        prefix: str,
+        build: Callable[[ConnectionFields | None], ObjectStore],
+    ) -> Self:
+        """A RemoteLogIO whose store ``build`` makes from the connection Airflow resolves."""
+        return cls(
+            store=StoreHandle(build, conn_id=common.conn_id, prefix=prefix),
+            base_log_folder=common.base_log_folder,
+            delete_local_copy=common.delete_local_copy,
+            policy=common.policy,
+            read_prefetch_bytes=common.read_prefetch_bytes,
+            excluded_dirs=common.excluded_dirs,
+        )
 
     @property
     def processors(self) -> tuple[ShippingProcessor, ...]:

@@ -57,7 +57,22 @@ def settings(
     return out
 
 
-class S3Server:
+class _BehindProxy:
+    """A server the Airflow components reach through ``self.proxy``."""
+
+    proxy: FaultProxy
+
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        """The store is unreachable inside the block (connections refused and cut)."""
+        self.proxy.down()
+        try:
+            yield
+        finally:
+            self.proxy.up()
+
+
+class S3Server(_BehindProxy):
     """moto server with a versioned bucket (so every byte ever written can be counted)."""
 
     name = "s3"
@@ -108,14 +123,6 @@ class S3Server:
             total += sum(int(v["Size"]) for v in page.get("Versions", []))
         return total
 
-    @contextlib.contextmanager
-    def outage(self) -> Iterator[None]:
-        self.proxy.down()
-        try:
-            yield
-        finally:
-            self.proxy.up()
-
     def missing_bucket_settings(self) -> dict[str, str]:
         return settings("s3://no-such-bucket-here/logs")
 
@@ -148,7 +155,7 @@ class S3Server:
         self.moto.stop()
 
 
-class GCSServer:
+class GCSServer(_BehindProxy):
     """fake-gcs-server behind a cuttable proxy. Airflow uses no connection: the client library's
     ``STORAGE_EMULATOR_HOST`` and anonymous credentials stand in for Workload Identity. fake-gcs-server
     keeps no object versions, so the proxy counts the bytes of every upload instead."""
@@ -189,14 +196,6 @@ class GCSServer:
     def bytes_written(self, prefix: str) -> int:
         """Object bytes of every upload that went through the proxy for ``prefix``."""
         return self.uploads.bytes_for(prefix)
-
-    @contextlib.contextmanager
-    def outage(self) -> Iterator[None]:
-        self.proxy.down()
-        try:
-            yield
-        finally:
-            self.proxy.up()
 
     def missing_bucket_settings(self) -> dict[str, str]:
         return {"AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": "gs://no-such-bucket-here/logs"}

@@ -132,17 +132,8 @@ def _write_and_ship(base: str, bucket: str, url: str, rel: str, lines: int, chun
     """One writer process: append lines to its own file, shipping live, then upload."""
     import structlog
 
-    from tests.harness.gcs import FakeGCSServer
 
-    server = FakeGCSServer.__new__(FakeGCSServer)
-    server.url = url
-    handle = StoreHandle(lambda _: GCSStore(server.client, bucket, "logs"), conn_id="", prefix="logs")
-    io = GCSRemoteLogIO(
-        store=handle,
-        base_log_folder=base,
-        delete_local_copy=False,
-        policy=ShippingPolicy(flush_interval=0.2, chunk_max_bytes=chunk),
-    )
+    io = _io_in_subprocess(base, bucket, url, ShippingPolicy(flush_interval=0.2, chunk_max_bytes=chunk))
     path = Path(base) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as f:
@@ -202,13 +193,12 @@ def test_two_processes_shipping_the_same_file_never_clobber(
 
 
 def _upload_only(base: str, bucket: str, url: str, chunk: int) -> None:
+    _io_in_subprocess(base, bucket, url, ShippingPolicy(chunk_max_bytes=chunk)).upload(REL)
+
+
+def _io_in_subprocess(base: str, bucket: str, url: str, policy: ShippingPolicy) -> GCSRemoteLogIO:
+    """A GCSRemoteLogIO for the already running server at ``url`` (in a spawned writer process)."""
     server = FakeGCSServer.__new__(FakeGCSServer)
     server.url = url
     handle = StoreHandle(lambda _: GCSStore(server.client, bucket, "logs"), conn_id="", prefix="logs")
-    io = GCSRemoteLogIO(
-        store=handle,
-        base_log_folder=base,
-        delete_local_copy=False,
-        policy=ShippingPolicy(chunk_max_bytes=chunk),
-    )
-    io.upload(REL)
+    return GCSRemoteLogIO(store=handle, base_log_folder=base, delete_local_copy=False, policy=policy)
