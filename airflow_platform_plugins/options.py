@@ -183,7 +183,8 @@ UPLOAD_CONCURRENCY = Option(
     "upload_concurrency",
     "8",
     "integer",
-    "Parallel uploads when a backlog is split into several objects.",
+    "Parallel uploads when a backlog is split into several objects (GCS: at most 4, because its "
+    "client holds each upload's body in memory).",
     minimum=1,
 )
 UPLOAD_TIMEOUT = Option(

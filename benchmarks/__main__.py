@@ -56,6 +56,7 @@ def object_section(
     env: dict[str, str],
     reset: Callable[[], None],
     delete_prefix: Callable[[str], None],
+    stored_bytes: Callable[[str], int],
 ) -> list[Result]:
     """Upload then read each size with each contender, ``repeat`` times, contenders taking turns."""
     results: list[Result] = []
@@ -75,6 +76,9 @@ def object_section(
                 result = run(module, contender, "upload", size, env, str(copy), REL, prefix)
                 runs.setdefault((contender, "upload"), []).append(result)
                 shutil.rmtree(copy)
+                # Count only work that was done: a failed upload must not look fast.
+                if stored_bytes(prefix) < size:
+                    raise RuntimeError(f"{contender} upload stored {stored_bytes(prefix)} of {size} bytes")
                 if attempt:
                     delete_prefix(prefix)  # keep the server's memory flat; reads use attempt 0
         for _ in range(repeat):
@@ -83,6 +87,11 @@ def object_section(
                 prefix = "provider-0" if contender == plain else f"{contender}-0"
                 result = run(module, contender, "read", size, env, str(base), REL, prefix)
                 runs.setdefault((contender, "read"), []).append(result)
+        with open(base / REL, "rb") as log:
+            lines = sum(1 for _ in log)
+        for (contender, operation), measured in runs.items():
+            if operation == "read" and any(r.detail.get("lines") != lines for r in measured):
+                raise RuntimeError(f"{contender} read {measured[0].detail.get('lines')} of {lines} lines")
         results += [combine(r) for r in runs.values()]
         shutil.rmtree(base)
     return results
@@ -102,6 +111,12 @@ def s3_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
             if items:
                 s3.delete_objects(Bucket=s3_ops.BUCKET, Delete={"Objects": items})
 
+    def stored_bytes(prefix: str) -> int:
+        total = 0
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=s3_ops.BUCKET, Prefix=f"{prefix}/"):
+            total += sum(int(item["Size"]) for item in page.get("Contents", []))
+        return total
+
     env = {"BENCH_S3_ENDPOINT": moto.url, "AIRFLOW_HOME": str(workdir / "airflow-home")}
     try:
         return object_section(
@@ -113,6 +128,7 @@ def s3_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
             env=env,
             reset=reset,
             delete_prefix=delete_prefix,
+            stored_bytes=stored_bytes,
         )
     finally:
         moto.stop()
@@ -132,6 +148,10 @@ def gcs_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
         for blob in client.list_blobs(gcs_ops.BUCKET, prefix=f"{prefix}/"):
             blob.delete()
 
+    def stored_bytes(prefix: str) -> int:
+        client = state["server"].client()
+        return sum(int(blob.size) for blob in client.list_blobs(gcs_ops.BUCKET, prefix=f"{prefix}/"))
+
     port = free_port()
     env = {"BENCH_GCS_ENDPOINT": f"http://127.0.0.1:{port}", "AIRFLOW_HOME": str(workdir / "airflow-home")}
     try:
@@ -144,6 +164,7 @@ def gcs_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
             env=env,
             reset=reset,
             delete_prefix=delete_prefix,
+            stored_bytes=stored_bytes,
         )
     finally:
         if "server" in state:

@@ -19,8 +19,10 @@ from airflow_platform_plugins.task_logs.store import FileRange, ObjectInfo, Stor
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$")
 _TIMEOUT = (5.0, 60.0)
 _READ_STEP = 4 << 20
-# Resumable uploads (objects over 8 MiB) go in pieces of this size, so memory stays bounded.
+# The client buffers a whole request body: resumable uploads (objects over 8 MiB) go in pieces of
+# this size, and at most this many uploads run at once, so memory stays bounded.
 _UPLOAD_PIECE = 4 << 20
+_UPLOAD_SLOTS = 4
 _CREDENTIALS_SETTING = (
     f"{options.REMOTE_LOG_CONN_ID.name}, {options.GOOGLE_KEY_PATH.name} or Application Default Credentials"
 )
@@ -119,6 +121,7 @@ class GCSStore:
         self._lock = threading.Lock()
         self.bucket_name = bucket
         self.prefix = prefix
+        self.upload_slots = _UPLOAD_SLOTS
 
     def _bucket(self) -> Any:
         with self._lock:

@@ -89,6 +89,7 @@ class S3Store:
         self.bucket = bucket
         self.prefix = prefix
         self.put_args = dict(put_args or {})
+        self.upload_slots = 16  # bodies stream from the file: parallel PUTs cost little memory
         self._conditional = True
 
     def url(self, key: str) -> str:

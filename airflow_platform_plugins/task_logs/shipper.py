@@ -446,7 +446,7 @@ class Shipper:
             put(bounds[0])
             tracked.shipped = end
             return
-        futures: list[Future[None]] = [self._executor().submit(put, b) for b in bounds]
+        futures: list[Future[None]] = [self._executor(store.upload_slots).submit(put, b) for b in bounds]
         wait(futures)
         for bound, future in zip(bounds, futures, strict=False):
             error = future.exception()
@@ -454,12 +454,11 @@ class Shipper:
                 raise error
             tracked.shipped = bound[1]
 
-    def _executor(self) -> ThreadPoolExecutor:
+    def _executor(self, store_slots: int) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    max_workers=self.policy.upload_concurrency, thread_name_prefix="remote-log-put"
-                )
+                workers = max(1, min(self.policy.upload_concurrency, store_slots))
+                self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="remote-log-put")
             return self._pool
 
     def _completed(self, tracked: _Tracked) -> None:

@@ -112,6 +112,9 @@ class ObjectStore(Protocol):
     prefix: str
     """Key prefix for task logs inside the bucket (may be empty)."""
 
+    upload_slots: int
+    """Most ``put_new`` calls worth running at once (bounds the client's buffers)."""
+
     def url(self, key: str) -> str:
         """A human-readable address of ``key`` (``s3://bucket/key``)."""
         ...

@@ -38,6 +38,32 @@ def the_stream(store: StoreServer, rel: str) -> bytes:
     return next(iter(streams.values()))
 
 
+def wait_stored(deployment: AirflowDeployment, store: StoreServer, rel: str, timeout: float = 30) -> bytes:
+    """Wait until the store holds the whole local log and its triggerer logs; return the local bytes.
+
+    Airflow marks a try successful before its supervisor uploads the log, so a test that reads the
+    store, or deletes local files, right after the run succeeded would race the final upload.
+    """
+    local = deployment.log_folder / rel
+    deadline = time.monotonic() + timeout
+    while True:
+        parts = [
+            rel,
+            *(rel + f.name[len(local.name) :] for f in local.parent.glob(local.name + ".trigger.*.log")),
+        ]
+        pending = [p for p in parts if not _stream_equals(store, p, (deployment.log_folder / p).read_bytes())]
+        if not pending:
+            return local.read_bytes()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the store does not hold all of {pending} after {timeout}s")
+        time.sleep(0.5)
+
+
+def _stream_equals(store: StoreServer, rel: str, data: bytes) -> bool:
+    streams = stored_stream_bytes(store, log_prefix(store, rel))
+    return len(streams) == 1 and next(iter(streams.values())) == data
+
+
 def numbered(prefix: str, count: int) -> list[str]:
     return [f"{prefix}-{i:05d} via {'logger' if i % 2 else 'print'}" for i in range(count)]
 
@@ -57,6 +83,7 @@ def test_log_is_read_back_from_store_after_local_folder_is_deleted(
 ) -> None:
     run = logs_airflow.trigger("chatty", conf={"lines": 50, "interval": 0.01, "prefix": "gone"})
     assert logs_airflow.wait_run("chatty", run) == "success"
+    wait_stored(logs_airflow, store_server, relative_path("chatty", run, "talk"))
     shutil.rmtree(logs_airflow.log_folder / "dag_id=chatty" / f"run_id={run}")
 
     entries = logs_airflow.read_log("chatty", run, "talk")
@@ -176,6 +203,8 @@ def test_reschedule_sensor_appends_each_poke_once(
         "reschedule_sensor", conf={"counter_file": str(tmp_path / "pokes"), "pokes": 20}
     )
     assert logs_airflow.wait_run("reschedule_sensor", run, timeout=400) == "success"
+    rel = relative_path("reschedule_sensor", run, "wait")
+    local = wait_stored(logs_airflow, store_server, rel)
 
     entries = logs_airflow.read_log("reschedule_sensor", run, "wait")
     pokes = [e for e in events(entries) if e.startswith("poke-")]
@@ -185,9 +214,6 @@ def test_reschedule_sensor_appends_each_poke_once(
         f"repeated {sorted({p for p in pokes if pokes.count(p) > 1})}, sources {log_sources(entries)}"
     )
 
-    rel = relative_path("reschedule_sensor", run, "wait")
-    local = (logs_airflow.log_folder / rel).read_bytes()
-    assert the_stream(store_server, rel) == local
     written = store_server.bytes_written(log_prefix(store_server, rel))
     assert written <= 1.1 * len(local), f"wrote {written} bytes for a {len(local)}-byte log"
 
@@ -198,6 +224,7 @@ def test_deferred_task_logs_from_worker_and_triggerer(
     run = logs_airflow.trigger("deferring")
     assert logs_airflow.wait_run("deferring", run) == "success"
     rel = relative_path("deferring", run, "defer")
+    wait_stored(logs_airflow, store_server, rel)
     shutil.rmtree(logs_airflow.log_folder / "dag_id=deferring" / f"run_id={run}")
 
     texts = events(logs_airflow.read_log("deferring", run, "defer"))
@@ -213,7 +240,7 @@ def test_provider_written_logs_are_read(logs_airflow: AirflowDeployment, store_s
     run = logs_airflow.trigger("chatty", conf={"lines": 5, "interval": 0.05, "prefix": "legacy"})
     assert logs_airflow.wait_run("chatty", run) == "success"
     rel = relative_path("chatty", run, "talk")
-    content = the_stream(store_server, rel)
+    content = wait_stored(logs_airflow, store_server, rel)
     key = log_prefix(store_server, rel)
     # What the providers' handlers leave behind: the whole file at {prefix}/{relative path}, and
     # triggerer logs next to it.
@@ -264,12 +291,11 @@ def test_odd_ids_round_trip(logs_airflow: AirflowDeployment, store_server: Store
     run = logs_airflow.trigger(log_dags.ODD_DAG_ID, run_id=run_id)
     assert logs_airflow.wait_run(log_dags.ODD_DAG_ID, run) == "success"
     rel = relative_path(log_dags.ODD_DAG_ID, run_id, log_dags.ODD_TASK_ID)
-    local = (logs_airflow.log_folder / rel).read_bytes()
+    wait_stored(logs_airflow, store_server, rel)
     (logs_airflow.log_folder / rel).unlink()
 
     entries = logs_airflow.read_log(log_dags.ODD_DAG_ID, run_id, log_dags.ODD_TASK_ID)
 
-    assert the_stream(store_server, rel) == local
     assert f"odd-ids run_id={run_id}" in events(entries)
     assert_only_store_sources(store_server, entries)
 
@@ -309,12 +335,11 @@ def test_ten_mib_line_round_trips(logs_airflow: AirflowDeployment, store_server:
     run = logs_airflow.trigger("big_and_binary")
     assert logs_airflow.wait_run("big_and_binary", run) == "success"
     rel = relative_path("big_and_binary", run, "big_line")
-    local = (logs_airflow.log_folder / rel).read_bytes()
+    wait_stored(logs_airflow, store_server, rel)
     (logs_airflow.log_folder / rel).unlink()
 
     entries = logs_airflow.read_log("big_and_binary", run, "big_line")
 
-    assert the_stream(store_server, rel) == local
     texts = events(entries)
     assert texts.count("B" * (10 * 1024 * 1024)) == 1
     assert texts.index("big-start") < texts.index("B" * (10 * 1024 * 1024)) < texts.index("big-end")
@@ -327,7 +352,7 @@ def test_bytes_that_are_not_utf8_round_trip(
     assert logs_airflow.wait_run("big_and_binary", run) == "success"
     rel = relative_path("big_and_binary", run, "not_utf8")
     local_path = logs_airflow.log_folder / rel
-    local = local_path.read_bytes()
+    wait_stored(logs_airflow, store_server, rel)
     from_local = [
         e for e in events(logs_airflow.read_log("big_and_binary", run, "not_utf8")) if "bytes-start" in e
     ]
@@ -337,7 +362,6 @@ def test_bytes_that_are_not_utf8_round_trip(
         e for e in events(logs_airflow.read_log("big_and_binary", run, "not_utf8")) if "bytes-start" in e
     ]
 
-    assert the_stream(store_server, rel) == local
     assert from_store == from_local
     assert len(from_store) == 1
     assert "\ufffd" in from_store[0]

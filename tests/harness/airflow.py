@@ -90,6 +90,9 @@ class AirflowDeployment:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            # Airflow 3.3.2's supervisor sometimes sees a task's pipes close before the process has
+            # exited and then waits this long in select() before noticing the exit (default 5 s).
+            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
             "AIRFLOW__TRIGGERER__DEFAULT_CAPACITY": "50",
             **dict(settings or {}),

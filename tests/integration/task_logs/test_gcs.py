@@ -132,7 +132,6 @@ def _write_and_ship(base: str, bucket: str, url: str, rel: str, lines: int, chun
     """One writer process: append lines to its own file, shipping live, then upload."""
     import structlog
 
-
     io = _io_in_subprocess(base, bucket, url, ShippingPolicy(flush_interval=0.2, chunk_max_bytes=chunk))
     path = Path(base) / rel
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from airflow_platform_plugins.task_logs.store import FileRange, ObjectInfo, Stor
 class MemoryStore:
     def __init__(self, prefix: str = "logs") -> None:
         self.prefix = prefix
+        self.upload_slots = 8
         self.objects: dict[str, bytes] = {}
         self.puts: list[str] = []
         self.bytes_put = 0
