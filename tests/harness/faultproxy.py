@@ -163,5 +163,12 @@ class FaultProxy:
 
     def close(self) -> None:
         self.down()
+        self._call(self._cancel_handlers())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+
+    async def _cancel_handlers(self) -> None:
+        handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)

@@ -50,6 +50,16 @@ def test_s3_folder_selects_our_s3_backend_without_the_provider(tmp_path: Path) -
     assert '"handlers": ["console", "task"]' in result.stdout
 
 
+def test_gs_folder_selects_our_gcs_backend_without_the_provider(tmp_path: Path) -> None:
+    result = probe(
+        tmp_path,
+        AIRFLOW__LOGGING__REMOTE_LOGGING="True",
+        AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER="gs://bucket/logs",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '"remote": "GCSRemoteLogIO"' in result.stdout
+
+
 def test_remote_logging_off_gives_airflows_own_config(tmp_path: Path) -> None:
     result = probe(tmp_path, AIRFLOW__LOGGING__REMOTE_LOGGING="False")
     assert result.returncode == 0, result.stderr[-2000:]

@@ -22,6 +22,7 @@ from airflow_platform_plugins.task_logs.s3 import (
 )
 from airflow_platform_plugins.task_logs.shipper import ShippingPolicy
 from airflow_platform_plugins.task_logs.store import FileRange, StoreError
+from tests.harness.faultproxy import FaultProxy
 from tests.harness.moto import MotoServer
 from tests.harness.processes import free_port
 
@@ -224,6 +225,32 @@ def test_read_of_unreachable_store_explains_instead_of_raising(tmp_path: Path) -
     assert streams == []
     assert len(sources) == 1
     assert sources[0].startswith("Could not list s3://b/logs/dag_id=d/attempt=1.log")
+
+
+def test_delete_local_logs_removes_the_file_only_once_stored(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    base = tmp_path / "logs"
+    rel = "dag_id=d/run_id=r/task_id=t/attempt=3.log"
+    (base / rel).parent.mkdir(parents=True)
+    (base / rel).write_bytes(b'{"event":"keep me until stored"}\n')
+    proxy = FaultProxy(moto.port)
+    conn = ConnectionFields(
+        "c", login="a", password="b", extra={"endpoint_url": proxy.url, "region_name": "us-east-1"}
+    )
+    handle = StoreHandle(lambda _: S3Store(build_client(conn), bucket, "logs"), conn_id="", prefix="logs")
+    policy = ShippingPolicy(flush_interval=60, upload_timeout=1, retry_max_delay=0.2)
+    io = S3RemoteLogIO(store=handle, base_log_folder=str(base), delete_local_copy=True, policy=policy)
+    try:
+        proxy.down()
+        io.upload(rel)
+        assert (base / rel).exists(), "deleted although S3 did not have it"
+        proxy.up()
+        io.upload(rel)
+        assert not (base / rel).exists()
+        assert list(iter_log_text(io.store(), rel)) == ['{"event":"keep me until stored"}']
+    finally:
+        proxy.close()
 
 
 def test_chunk_keys_live_under_the_providers_key(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
