@@ -18,11 +18,12 @@ from airflow_platform_plugins.task_logs.store import FileRange, ObjectInfo, Stor
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$")
 _TIMEOUT = (5.0, 60.0)
-_READ_STEP = 4 << 20
-# The client buffers a whole request body: resumable uploads (objects over 8 MiB) go in pieces of
-# this size, and at most this many uploads run at once, so memory stays bounded.
-_UPLOAD_PIECE = 4 << 20
-_UPLOAD_SLOTS = 4
+_BLOCK = 1 << 20
+# The client library buffers whole request and response bodies. Small objects (live flushes) go
+# through it in one request; larger ones are streamed from the file in one PUT to a resumable-upload
+# session, and reads stream the response, so memory does not depend on object sizes.
+_STREAMED_UPLOAD_MIN = 2 << 20
+_UPLOAD_SLOTS = 8
 _CREDENTIALS_SETTING = (
     f"{options.REMOTE_LOG_CONN_ID.name}, {options.GOOGLE_KEY_PATH.name} or Application Default Credentials"
 )
@@ -101,6 +102,19 @@ def build_client(fields: ConnectionFields | None, key_path: str = "") -> Any:
     return storage.Client(project=project)
 
 
+def _crc32c(body: FileRange) -> str:
+    """Base64 CRC32C of a file range, for the server to check what it received."""
+    import base64
+
+    import google_crc32c
+
+    checksum = google_crc32c.Checksum()  # type: ignore[no-untyped-call]
+    with body.open() as stream:
+        for block in iter(lambda: stream.read(_BLOCK), b""):
+            checksum.update(block)  # type: ignore[no-untyped-call]
+    return base64.b64encode(checksum.digest()).decode()  # type: ignore[no-untyped-call]
+
+
 def _read_retry() -> Any:
     """The client's default retry for reads, bounded to a few seconds (its default is two minutes)."""
     from google.cloud.storage.retry import DEFAULT_RETRY
@@ -137,26 +151,39 @@ class GCSStore:
         return f"gs://{self.bucket_name}/{key}"
 
     def put_new(self, key: str, body: FileRange) -> None:
-        """Upload with ``if_generation_match=0``: an existing object already holds these bytes."""
+        """Create ``key`` only if it does not exist (``if_generation_match=0``).
+
+        An existing object already holds these bytes (the same range of the same file), so a failed
+        precondition means done.
+        """
         from google.api_core.exceptions import PreconditionFailed
 
-        blob = self._bucket().blob(key, chunk_size=_UPLOAD_PIECE)
+        blob = self._bucket().blob(key)
         try:
-            with body.open() as stream:
-                blob.upload_from_file(
-                    stream,
-                    size=body.length,
-                    if_generation_match=0,
-                    retry=None,
-                    timeout=_TIMEOUT,
-                    rewind=False,
-                )
+            if body.length < _STREAMED_UPLOAD_MIN:
+                blob.upload_from_string(body.read_all(), if_generation_match=0, retry=None, timeout=_TIMEOUT)
+            else:
+                self._streamed_upload(blob, body)
         except PreconditionFailed:
             return
         except StoreError:
             raise
         except Exception as exc:
             raise translate_error(exc) from None
+
+    def _streamed_upload(self, blob: Any, body: FileRange) -> None:
+        """Open a resumable-upload session and send the whole range in one streamed PUT."""
+        from google.api_core.exceptions import from_http_response
+
+        session_url = blob.create_resumable_upload_session(
+            size=body.length, if_generation_match=0, timeout=_TIMEOUT, retry=None, checksum=None
+        )
+        headers = {"Content-Length": str(body.length), "X-Goog-Hash": f"crc32c={_crc32c(body)}"}
+        with body.open() as stream:
+            # The session URL is the credential; the client's session adds its token anyway.
+            response = blob.client._http.put(session_url, data=stream, headers=headers, timeout=_TIMEOUT)
+        if response.status_code >= 400:
+            raise from_http_response(response)  # type: ignore[no-untyped-call]
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         """All objects under ``prefix``, in name order."""
@@ -170,25 +197,46 @@ class GCSStore:
 
     def get(self, key: str, start: int, length: int) -> bytes:
         """Ranged download into memory."""
+        return b"".join(self.iter_bytes(key, start, length))
+
+    def iter_bytes(self, key: str, start: int, length: int) -> Iterator[bytes]:
+        """One ranged, streamed download, handed out in blocks of at most 1 MiB as they arrive."""
+        if length <= 0:
+            return
+        response = self._open_range(key, start, length)
+        received = 0
         try:
-            return bytes(
-                self._bucket()
-                .blob(key)
-                .download_as_bytes(
-                    start=start, end=start + length - 1, checksum=None, timeout=_TIMEOUT, retry=_read_retry()
-                )
-            )
+            with response:
+                for block in response.iter_content(_BLOCK):
+                    received += len(block)
+                    yield block
         except StoreError:
             raise
         except Exception as exc:
             raise translate_error(exc) from None
+        if received != length:
+            raise StoreError(f"{self.url(key)}: got {received} of {length} bytes from offset {start}")
 
-    def iter_bytes(self, key: str, start: int, length: int) -> Iterator[bytes]:
-        """Ranged downloads of 4 MiB, handed out in 1 MiB blocks."""
-        for offset in range(start, start + length, _READ_STEP):
-            data = self.get(key, offset, min(_READ_STEP, start + length - offset))
-            for i in range(0, len(data), 1 << 20):
-                yield data[i : i + (1 << 20)]
+    def _open_range(self, key: str, start: int, length: int) -> Any:
+        """A streaming response for ``[start, start + length)``, retried briefly while it opens."""
+        from google.api_core.exceptions import from_http_response
+
+        bucket = self._bucket()
+        client = bucket.client
+        url = bucket.blob(key)._get_download_url(client)
+        headers = {"Range": f"bytes={start}-{start + length - 1}", "Accept-Encoding": "identity"}
+
+        def open_() -> Any:
+            response = client._http.get(url, headers=headers, stream=True, timeout=_TIMEOUT)
+            if response.status_code >= 400:
+                response.close()
+                raise from_http_response(response)  # type: ignore[no-untyped-call]
+            return response
+
+        try:
+            return _read_retry()(open_)()
+        except Exception as exc:
+            raise translate_error(exc) from None
 
 
 class GCSRemoteLogIO(ObjectStoreRemoteLogIO):

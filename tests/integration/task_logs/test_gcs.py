@@ -116,7 +116,7 @@ def test_upload_then_stream_with_trigger_logs_and_provider_objects(
     assert f"gs://{bucket}/logs/{REL}" in sources
 
 
-def test_large_backlog_uses_resumable_uploads_and_reads_back(
+def test_large_backlog_is_streamed_up_in_big_objects_and_read_back(
     fake_gcs: FakeGCSServer, bucket: str, tmp_path: Path
 ) -> None:
     base = tmp_path / "logs"
@@ -125,7 +125,24 @@ def test_large_backlog_uses_resumable_uploads_and_reads_back(
     (base / REL).write_bytes(data)
     io = log_io(fake_gcs, bucket, base)
     io.upload(REL)
+    sizes = [blob.size for blob in fake_gcs.client().list_blobs(bucket, prefix=f"logs/{REL}/")]
+    assert sum(sizes) == len(data)
+    assert max(sizes) > 8 << 20, "a backlog should go up in objects far larger than one request buffer"
     assert "\n".join(iter_log_text(io.store(), REL)).encode() + b"\n" == data
+
+
+def test_ranged_reads_stream_exact_bytes(fake_gcs: FakeGCSServer, bucket: str) -> None:
+    payload = bytes(range(256)) * (12 << 12)  # 12 MiB
+    fake_gcs.client().bucket(bucket).blob("logs/blob").upload_from_string(payload)
+    store = GCSStore(fake_gcs.client, bucket, "logs")
+
+    blocks = list(store.iter_bytes("logs/blob", 1000, 5 << 20))
+
+    assert b"".join(blocks) == payload[1000 : 1000 + (5 << 20)]
+    assert max(len(b) for b in blocks) <= 1 << 20
+    assert store.get("logs/blob", len(payload) - 3, 3) == payload[-3:]
+    with pytest.raises(StoreError, match="not found"):
+        list(store.iter_bytes("logs/missing", 0, 10))
 
 
 def _write_and_ship(base: str, bucket: str, url: str, rel: str, lines: int, chunk: int) -> None:
