@@ -55,4 +55,6 @@ def _airflow_default_logging_config() -> dict[str, Any]:
 
 LOGGING_CONFIG: dict[str, Any] = _airflow_default_logging_config()
 REMOTE_TASK_LOG = build_remote_task_log(conf)
+# A backend may need more from the ``task`` handler than reading files (Elasticsearch: the Kibana link).
+LOGGING_CONFIG["handlers"]["task"].update(getattr(REMOTE_TASK_LOG, "task_handler", None) or {})
 DEFAULT_REMOTE_CONN_ID: str | None = None

@@ -228,6 +228,135 @@ S3_SSE_KMS_KEY_ID = Option(
     "default KMS key.",
 )
 
+# The elasticsearch provider's [elasticsearch] options, honoured with the provider's names and defaults.
+ES = "elasticsearch"
+ES_HOST = _airflow(
+    ES,
+    "host",
+    "",
+    "string",
+    "Elasticsearch URL (``https://user:password@host:9200``). Set, with ``remote_base_log_folder`` not an "
+    "object-store URL, it selects the Elasticsearch backend, as in Airflow. Client options (``api_key``, "
+    "``ca_certs``, ``verify_certs``, ``request_timeout`` ...) go in ``[elasticsearch_configs]``.",
+)
+ES_LOG_ID_TEMPLATE = _airflow(
+    ES,
+    "log_id_template",
+    "{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}",
+    "string",
+    "Elasticsearch: the ``log_id`` of a try; fields ``dag_id``, ``task_id``, ``run_id``, ``map_index``, "
+    "``try_number``.",
+)
+ES_WRITE_STDOUT = _airflow(
+    ES,
+    "write_stdout",
+    "False",
+    "boolean",
+    "Elasticsearch: write each line of a try, as it is logged, to the worker's stdout as a JSON document "
+    "(``log_id``, ``offset``, ``@timestamp`` ...) for Fluentd or Fluent Bit to ship.",
+)
+ES_WRITE_TO_ES = _airflow(
+    ES,
+    "write_to_es",
+    "False",
+    "boolean",
+    "Elasticsearch: index the lines into ``target_index`` directly while the try runs (for clusters without "
+    "a shipper); retried, never duplicated.",
+)
+ES_TARGET_INDEX = _airflow(
+    ES,
+    "target_index",
+    "airflow-logs",
+    "string",
+    "Elasticsearch: index (or alias, or data stream; date math allowed) that ``write_to_es`` writes to.",
+)
+ES_JSON_FORMAT = _airflow(
+    ES,
+    "json_format",
+    "False",
+    "boolean",
+    "Elasticsearch: accepted for compatibility. Lines for the shipper are always JSON; documents written "
+    "with ``json_format`` by Airflow 2 are read either way.",
+)
+ES_JSON_FIELDS = _airflow(
+    ES,
+    "json_fields",
+    "asctime, filename, lineno, levelname, message",
+    "string",
+    "Elasticsearch: fields of Airflow 2 ``json_format`` documents; they are read and shown.",
+)
+ES_HOST_FIELD = _airflow(
+    ES,
+    "host_field",
+    "host",
+    "string",
+    "Elasticsearch: field holding the writer's host name (``host`` or ``host.name``).",
+)
+ES_OFFSET_FIELD = _airflow(
+    ES,
+    "offset_field",
+    "offset",
+    "string",
+    "Elasticsearch: field holding a line's position in its log (``offset`` or ``log.offset``).",
+)
+ES_INDEX_PATTERNS = _airflow(
+    ES,
+    "index_patterns",
+    "_all",
+    "string",
+    "Elasticsearch: comma-separated index patterns searched when reading (``airflow-logs-*`` for daily "
+    "logstash-style indices).",
+)
+ES_INDEX_PATTERNS_CALLABLE = _airflow(
+    ES,
+    "index_patterns_callable",
+    "",
+    "string",
+    "Elasticsearch: dotted path of a callable taking the task instance and returning index patterns; "
+    "wins over ``index_patterns``.",
+)
+ES_FRONTEND = _airflow(
+    ES,
+    "frontend",
+    "",
+    "string",
+    "Elasticsearch: URL template of a Kibana view with ``{log_id}``; the UI links each try's log there.",
+)
+ES_COMPAT_WITH = _airflow(
+    ES,
+    "es_compat_with",
+    "",
+    "string",
+    "Elasticsearch: server major version to negotiate (``8`` for an Elasticsearch 8 cluster with the 9 "
+    "client), as in the provider.",
+)
+# This package's own Elasticsearch options.
+ES_READ_PAGE_SIZE = Option(
+    SECTION,
+    "es_read_page_size",
+    "10000",
+    "integer",
+    "Elasticsearch: documents fetched per search while reading (one page is read ahead); bounds the "
+    "reader's memory. The provider's ``max_lines_per_page`` is not used.",
+    minimum=100,
+)
+ES_BULK_MAX_BYTES = Option(
+    SECTION,
+    "es_bulk_max_bytes",
+    "5242880",
+    "bytes",
+    "Elasticsearch ``write_to_es``: largest bulk request; a larger backlog is sent in several.",
+    minimum=4096,
+)
+ES_INSTALL_TEMPLATE = Option(
+    SECTION,
+    "es_install_template",
+    "True",
+    "boolean",
+    "Elasticsearch ``write_to_es``: create this package's index template for ``target_index`` when no "
+    "template of that name exists (an existing one is never changed).",
+)
+
 LOGGING_OPTIONS: tuple[Option, ...] = (
     REMOTE_LOGGING,
     REMOTE_BASE_LOG_FOLDER,
@@ -249,6 +378,25 @@ LOGGING_OPTIONS: tuple[Option, ...] = (
     S3_SSE_KMS_KEY_ID,
 )
 
+ELASTICSEARCH_OPTIONS: tuple[Option, ...] = (
+    ES_HOST,
+    ES_LOG_ID_TEMPLATE,
+    ES_WRITE_STDOUT,
+    ES_WRITE_TO_ES,
+    ES_TARGET_INDEX,
+    ES_JSON_FORMAT,
+    ES_JSON_FIELDS,
+    ES_HOST_FIELD,
+    ES_OFFSET_FIELD,
+    ES_INDEX_PATTERNS,
+    ES_INDEX_PATTERNS_CALLABLE,
+    ES_FRONTEND,
+    ES_COMPAT_WITH,
+    ES_READ_PAGE_SIZE,
+    ES_BULK_MAX_BYTES,
+    ES_INSTALL_TEMPLATE,
+)
+
 
 def reference_markdown() -> str:
     """The configuration reference page (``docs/configuration.md``)."""
@@ -266,6 +414,20 @@ def reference_markdown() -> str:
     out += _table(o for o in LOGGING_OPTIONS if not o.ours)
     out += ["", f"## Task logs: this package's options (`[{SECTION}]`)", ""]
     out += _table(o for o in LOGGING_OPTIONS if o.ours)
+    out += ["", "## Elasticsearch: the elasticsearch provider's options this package honours", ""]
+    out += _table(o for o in ELASTICSEARCH_OPTIONS if not o.ours)
+    out += [
+        "",
+        "Entries of `[elasticsearch_configs]` that name an `elasticsearch.Elasticsearch` argument are passed "
+        "to the client, as by the provider (`True`/`False` and numbers are converted).",
+        "",
+        f"## Elasticsearch: this package's options (`[{SECTION}]`)",
+        "",
+        "`flush_interval`, `flush_bytes`, `upload_timeout` and `retry_max_delay` above apply to "
+        "`write_to_es` too.",
+        "",
+    ]
+    out += _table(o for o in ELASTICSEARCH_OPTIONS if o.ours)
     out.append("")
     return "\n".join(out)
 

@@ -16,7 +16,15 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
     "s3a": ("airflow_platform_plugins.task_logs.s3", "S3RemoteLogIO", "s3"),
     "gs": ("airflow_platform_plugins.task_logs.gcs", "GCSRemoteLogIO", "gcs"),
 }
-_CLIENT_MODULES = {"s3": "boto3", "gcs": "google.cloud.storage"}
+_CLIENT_MODULES = {"s3": "boto3", "gcs": "google.cloud.storage", "elasticsearch": "elasticsearch"}
+# Schemes Airflow sends to an object-store handler; any other folder goes to Elasticsearch when
+# [elasticsearch] host is set (airflow/config_templates/airflow_local_settings.py).
+_OBJECT_STORE_PREFIXES = ("s3://", "cloudwatch://", "gs://", "wasb", "stackdriver://", "oss://", "hdfs://")
+ELASTICSEARCH = (
+    "airflow_platform_plugins.task_logs.es.remote_io",
+    "ElasticsearchRemoteLogIO",
+    "elasticsearch",
+)
 
 
 def build_remote_task_log(conf: Any) -> Any | None:
@@ -29,18 +37,25 @@ def build_remote_task_log(conf: Any) -> Any | None:
         return None
     folder = options.REMOTE_BASE_LOG_FOLDER.get(conf)
     scheme = urlsplit(folder).scheme
-    if scheme not in BACKENDS:
+    if scheme in BACKENDS:
+        module_name, class_name, extra = BACKENDS[scheme]
+    elif not folder.startswith(_OBJECT_STORE_PREFIXES) and options.ES_HOST.get(conf):
+        module_name, class_name, extra = ELASTICSEARCH
+    else:
         supported = ", ".join(f"{s}://" for s in BACKENDS)
         raise ConfigError(
             f"{options.REMOTE_BASE_LOG_FOLDER.name} = {folder!r}: no backend for this scheme "
-            f"(supported: {supported})"
+            f"(supported: {supported}, or set {options.ES_HOST.name} for Elasticsearch)"
         )
-    module_name, class_name, extra = BACKENDS[scheme]
     client = _CLIENT_MODULES.get(extra)
     if client is not None and not _installed(client):
+        setting = (
+            f"{options.ES_HOST.name} is set: it"
+            if extra == "elasticsearch"
+            else (f"{options.REMOTE_BASE_LOG_FOLDER.name} = {folder!r}")
+        )
         raise ConfigError(
-            f"{options.REMOTE_BASE_LOG_FOLDER.name} = {folder!r} needs the {client!r} library: "
-            f"pip install 'airflow-platform-plugins[{extra}]'"
+            f"{setting} needs the {client!r} library: pip install 'airflow-platform-plugins[{extra}]'"
         )
     backend = getattr(importlib.import_module(module_name), class_name)
     return backend.from_config(conf)

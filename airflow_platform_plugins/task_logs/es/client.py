@@ -1,0 +1,181 @@
+"""The ``elasticsearch`` client, configured as the elasticsearch provider configures it (thin adapter)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_platform_plugins import options
+from airflow_platform_plugins.options import ConfigError
+from airflow_platform_plugins.task_logs.store import StoreError
+
+CONFIGS_SECTION = "elasticsearch_configs"
+_COMPAT_RE = re.compile(r"compatible-with=\d+")
+_CREDENTIALS = f"{options.ES_HOST.name} (credentials) or [{CONFIGS_SECTION}]"
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Where the cluster is and how to talk to it."""
+
+    hosts: tuple[str, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    compat_with: str = ""
+
+    @property
+    def display(self) -> str:
+        """The hosts without credentials, for messages and log sources."""
+        return ",".join(display_host(host) for host in self.hosts)
+
+
+def display_host(url: str) -> str:
+    """``url`` without ``user:password@``."""
+    parts = urlsplit(url)
+    if not parts.hostname or not (parts.username or parts.password):
+        return url
+    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _hosts(raw: str) -> tuple[str, ...]:
+    hosts = []
+    for host in (h.strip() for h in raw.split(",")):
+        if not host:
+            continue
+        if urlsplit(host).scheme not in ("http", "https"):
+            host = f"http://{host}"
+        if not urlsplit(host).netloc:
+            raise ConfigError(f"{options.ES_HOST.name} = {raw!r} is not a URL")
+        hosts.append(host)
+    if not hosts:
+        raise ConfigError(f"{options.ES_HOST.name} must be set")
+    return tuple(hosts)
+
+
+def _value(raw: Any) -> Any:
+    """``[elasticsearch_configs]`` values are strings; the client wants booleans and numbers."""
+    if not isinstance(raw, str):
+        return raw
+    lowered = raw.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            continue
+    return raw
+
+
+def client_settings(conf: Any, *, host: str | None = None) -> ClientSettings:
+    """Read ``[elasticsearch] host``, ``es_compat_with`` and ``[elasticsearch_configs]``."""
+    from elasticsearch import Elasticsearch
+
+    raw_host = host or (options.ES_HOST.get(conf) if conf is not None else "")
+    accepted = set(inspect.signature(Elasticsearch.__init__).parameters) - {"self", "hosts"}
+    section: dict[str, Any] = {}
+    if conf is not None and conf.has_section(CONFIGS_SECTION):
+        section = dict(conf.getsection(CONFIGS_SECTION) or {})
+    kwargs = {key: _value(value) for key, value in section.items() if key in accepted}
+    if "timeout" in section and "request_timeout" not in kwargs:
+        kwargs["request_timeout"] = _value(section["timeout"])  # the Airflow chart's name for it
+    compat = options.ES_COMPAT_WITH.get(conf) if conf is not None else ""
+    if compat and not compat.isdigit():
+        raise ConfigError(f"{options.ES_COMPAT_WITH.name} must be a major version such as 8, got {compat!r}")
+    return ClientSettings(_hosts(raw_host), kwargs, compat)
+
+
+def build_client(settings: ClientSettings) -> Any:
+    """An ``Elasticsearch`` client; no request is made here."""
+    from elasticsearch import Elasticsearch
+
+    kwargs = {"request_timeout": 60, "max_retries": 0, **settings.kwargs}
+    client = Elasticsearch(list(settings.hosts), **kwargs)
+    if settings.compat_with:
+        _pin_compatibility(client, settings.compat_with)
+    return client
+
+
+def _pin_compatibility(client: Any, major: str) -> None:
+    """Ask for ``compatible-with=<major>`` (a 9 client talking to an 8 cluster), as the provider does."""
+    transport = client.transport
+    original = transport.perform_request
+
+    @functools.wraps(original)
+    def perform_request(*args: Any, **kwargs: Any) -> Any:
+        headers = kwargs.get("headers")
+        if headers:
+            headers = dict(headers)
+            for key in list(headers):
+                if key.lower() in ("accept", "content-type") and headers[key]:
+                    headers[key] = _COMPAT_RE.sub(f"compatible-with={major}", headers[key])
+            kwargs["headers"] = headers
+        return original(*args, **kwargs)
+
+    transport.perform_request = perform_request
+
+
+def translate_error(exc: Exception, where: str) -> StoreError:
+    """An ``elasticsearch`` exception as a :class:`StoreError` that says what to check."""
+    import elastic_transport
+    import elasticsearch
+
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, elasticsearch.ApiError):
+        status = exc.meta.status
+        reason = _reason(exc)
+        if status in (401, 403):
+            return StoreError(
+                f"{where} refused the credentials: {status} {reason}", permanent=True, setting=_CREDENTIALS
+            )
+        if status == 404:
+            return StoreError(f"{where}: {reason}", permanent=True, setting=options.ES_TARGET_INDEX.name)
+        if status in (400, 405, 406, 413):
+            return StoreError(f"{where} rejected the request: {status} {reason}", permanent=True)
+        return StoreError(f"{where} answered {status}: {reason}")
+    if isinstance(exc, elastic_transport.TransportError | elasticsearch.TransportError):
+        return StoreError(f"cannot reach {where}: {exc.message if hasattr(exc, 'message') else exc}")
+    return StoreError(f"{where}: unexpected error {exc!r}")
+
+
+def _reason(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            return f"{error.get('type', '')}: {error.get('reason', '')}".strip(": ")
+        if error:
+            return str(error)
+    return str(getattr(exc, "message", exc))[:300]
+
+
+class ClientHandle:
+    """The client of this process, built on first use (and again in a forked child)."""
+
+    def __init__(
+        self, settings: ClientSettings, build: Callable[[ClientSettings], Any] = build_client
+    ) -> None:
+        self.settings = settings
+        self._build = build
+        self._lock = threading.Lock()
+        self._state: tuple[int, Any] | None = None
+
+    def __call__(self) -> Any:
+        """The client."""
+        state = self._state
+        if state is not None and state[0] == os.getpid():
+            return state[1]
+        with self._lock:
+            state = self._state
+            if state is None or state[0] != os.getpid():
+                state = (os.getpid(), self._build(self.settings))
+                self._state = state
+            return state[1]

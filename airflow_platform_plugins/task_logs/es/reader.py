@@ -1,0 +1,486 @@
+r"""Read a try's log from Elasticsearch: exact ``log_id``, ordered by offset, streamed in bounded memory.
+
+One read asks, in one ``_msearch``, for the first page of the log and for two counts: documents of
+the log without a numeric offset, and documents that hold the log's lines only as text (no ``log_id``
+field: a shipper that did not parse the JSON line). Then:
+
+- the ordered stream pages by offset cursor (``offset >= last`` minus the ``_id``\\ s already read at
+  ``last``, so documents sharing an offset are neither skipped nor repeated); the next page is fetched
+  while the current one is turned into lines, and memory holds at most two pages;
+- documents without a numeric offset, and text-only documents, each come as one more stream in
+  timestamp order (``search_after`` on a point in time); Airflow merges streams by timestamp;
+- each problem is reported once, in one short line (a missing or non-numeric offset, duplicate
+  offsets, text-only documents, a ``log_id`` mapped as analysed text), and never stops the read.
+
+Indices come from ``[elasticsearch] index_patterns`` (daily ``logstash-*`` style indices included) or
+``index_patterns_callable``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_platform_plugins.task_logs.es.bulk import OVERFLOW_FIELD
+from airflow_platform_plugins.task_logs.es.client import translate_error
+from airflow_platform_plugins.task_logs.es.shapes import Normaliser, source_excludes
+from airflow_platform_plugins.task_logs.reporting import LOGGER_NAME
+from airflow_platform_plugins.task_logs.store import StoreError
+
+log = logging.getLogger(__name__)
+
+_NUMERIC = frozenset(
+    {"long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float", "unsigned_long"}
+)
+_MAPPING_TTL = 60.0
+_MAX_EXCLUDED_IDS = 10000
+_TEXT_FIELDS = ["log", "message"]
+
+
+def report_line(event: str, timestamp: Any = None, level: str = "warning") -> str:
+    """A log line (Airflow's JSON shape) that tells the reader about the stored documents."""
+    line: dict[str, Any] = {"level": level, "event": event, "logger": LOGGER_NAME}
+    if timestamp is not None:
+        line["timestamp"] = timestamp
+    return json.dumps(line, ensure_ascii=False)
+
+
+@dataclass
+class _Mapping:
+    """How the searched indices map ``log_id`` and the offset field."""
+
+    exact: list[str] = field(default_factory=list)
+    """Indices where ``log_id`` is a keyword."""
+    text_keyword: list[str] = field(default_factory=list)
+    """``log_id`` is analysed text with a ``.keyword`` sub-field (dynamic mapping)."""
+    text_only: list[str] = field(default_factory=list)
+    non_numeric_offset: dict[str, str] = field(default_factory=dict)
+    """Index -> the offset field's type, where it cannot be sorted numerically."""
+
+    @property
+    def analysed(self) -> list[str]:
+        return self.text_keyword + self.text_only
+
+
+class LogReader:
+    """Reads task logs from the indices matching ``index_patterns``."""
+
+    def __init__(
+        self,
+        client: Callable[[], Any],
+        *,
+        display: str,
+        index_patterns: str = "_all",
+        index_patterns_callable: str = "",
+        host_field: str = "host",
+        offset_field: str = "offset",
+        page_size: int = 10000,
+    ) -> None:
+        self._client = client
+        self.display = display
+        self.index_patterns = index_patterns
+        self.index_patterns_callable = index_patterns_callable
+        self.host_field = host_field
+        self.offset_field = offset_field
+        self.page_size = page_size
+        self._normaliser = Normaliser(host_field=host_field, offset_field=offset_field)
+        self._excludes = source_excludes(host_field, offset_field)
+        self._mappings: dict[str, tuple[float, _Mapping]] = {}
+        self._lock = threading.Lock()
+
+    # -- entry point ------------------------------------------------------------------------------
+
+    def open(self, log_id: str, ti: Any = None) -> tuple[list[str], list[Generator[str, None, None]]]:
+        """``(sources, line generators)`` for ``log_id``; never raises.
+
+        No generator when the cluster has nothing for the log, so Airflow can still show the worker's
+        own copy.
+        """
+        indices = self.indices(ti)
+        source = f"Elasticsearch {self.display} {indices} log_id={log_id}"
+        try:
+            client = self._client()
+            mapping = self._mapping(client, indices)
+            first, missing_offset, text_only = self._first_search(client, indices, log_id, mapping)
+        except Exception as exc:
+            error = translate_error(exc, f"Elasticsearch {self.display}")
+            return [f"{source}: could not read: {error}"], []
+        streams: list[Generator[str, None, None]] = []
+        if first or mapping.analysed:
+            streams.append(self._ordered(client, indices, log_id, mapping, first))
+        if missing_offset:
+            streams.append(self._unordered(client, indices, log_id, mapping, missing_offset, text=False))
+        if text_only:
+            streams.append(self._unordered(client, indices, log_id, mapping, text_only, text=True))
+        if not streams:
+            return [f"{source}: no documents"], []
+        return [source], streams
+
+    def indices(self, ti: Any = None) -> str:
+        """The index patterns to search for ``ti``."""
+        if self.index_patterns_callable and ti is not None:
+            module, _, name = self.index_patterns_callable.rpartition(".")
+            return str(getattr(importlib.import_module(module), name)(ti))
+        return self.index_patterns
+
+    # -- what the indices look like ----------------------------------------------------------------
+
+    def _mapping(self, client: Any, indices: str) -> _Mapping:
+        now = time.monotonic()
+        cached = self._mappings.get(indices)
+        if cached is not None and now - cached[0] < _MAPPING_TTL:
+            return cached[1]
+        response = client.indices.get_field_mapping(
+            index=indices,
+            fields=["log_id", "log_id.keyword", self.offset_field],
+            ignore_unavailable=True,
+            allow_no_indices=True,
+        )
+        mapping = _Mapping()
+        for index, body in sorted(response.body.items()):
+            fields = body.get("mappings", {})
+            log_id_type = _type(fields, "log_id")
+            if log_id_type == "keyword":
+                mapping.exact.append(index)
+            elif log_id_type == "text":
+                (mapping.text_keyword if "log_id.keyword" in fields else mapping.text_only).append(index)
+            offset_type = _type(fields, self.offset_field)
+            if offset_type is not None and offset_type not in _NUMERIC:
+                mapping.non_numeric_offset[index] = offset_type
+        with self._lock:
+            self._mappings[indices] = (now, mapping)
+        return mapping
+
+    # -- queries ----------------------------------------------------------------------------------
+
+    def _log_clause(self, log_id: str, mapping: _Mapping) -> dict[str, Any]:
+        if not mapping.analysed:
+            return {"term": {"log_id": log_id}}
+        should: list[dict[str, Any]] = [{"term": {"log_id": log_id}}]
+        if mapping.text_keyword:
+            should.append({"term": {"log_id.keyword": log_id}})
+        if mapping.text_only:
+            should.append({"match_phrase": {"log_id": log_id}})
+        return {"bool": {"should": should, "minimum_should_match": 1}}
+
+    def _numeric_offset(self, mapping: _Mapping) -> list[dict[str, Any]]:
+        """Filters that keep documents with a numeric offset."""
+        out: list[dict[str, Any]] = [{"exists": {"field": self.offset_field}}]
+        if mapping.non_numeric_offset:
+            out.append({"bool": {"must_not": {"terms": {"_index": sorted(mapping.non_numeric_offset)}}}})
+        return out
+
+    def _ordered_body(
+        self, log_id: str, mapping: _Mapping, after: int | None, seen: list[str]
+    ) -> dict[str, Any]:
+        filters = [self._log_clause(log_id, mapping), *self._numeric_offset(mapping)]
+        if after is not None:
+            filters.append({"range": {self.offset_field: {"gte": after}}})
+        query: dict[str, Any] = {"filter": filters}
+        if seen:
+            query["must_not"] = [{"ids": {"values": seen}}]
+        excludes = [f for f in self._excludes if not (f == "log_id" and mapping.analysed)]
+        return {
+            "query": {"bool": query},
+            "sort": [{self.offset_field: {"order": "asc", "unmapped_type": "long"}}],
+            "size": self.page_size,
+            "track_total_hits": False,
+            "_source": {"excludes": excludes},
+        }
+
+    def _missing_offset_query(self, log_id: str, mapping: _Mapping) -> dict[str, Any]:
+        should: list[dict[str, Any]] = [{"bool": {"must_not": {"exists": {"field": self.offset_field}}}}]
+        if mapping.non_numeric_offset:
+            should.append({"terms": {"_index": sorted(mapping.non_numeric_offset)}})
+        return {
+            "bool": {
+                "filter": [self._log_clause(log_id, mapping)],
+                "should": should,
+                "minimum_should_match": 1,
+            }
+        }
+
+    @staticmethod
+    def _text_only_query(log_id: str) -> dict[str, Any]:
+        return {
+            "bool": {
+                "must_not": {"exists": {"field": "log_id"}},
+                "filter": [
+                    {
+                        "multi_match": {
+                            "query": log_id,
+                            "type": "phrase",
+                            "fields": _TEXT_FIELDS,
+                            "lenient": True,
+                        }
+                    }
+                ],
+            }
+        }
+
+    def _first_search(
+        self, client: Any, indices: str, log_id: str, mapping: _Mapping
+    ) -> tuple[list[dict[str, Any]], int, int]:
+        header = {"index": indices, "ignore_unavailable": True, "allow_no_indices": True}
+        count = {"size": 0, "track_total_hits": True}
+        searches = [
+            header,
+            self._ordered_body(log_id, mapping, None, []),
+            header,
+            {**count, "query": self._missing_offset_query(log_id, mapping)},
+            header,
+            {**count, "query": self._text_only_query(log_id)},
+        ]
+        responses = client.msearch(searches=searches).body["responses"]
+        for response in responses:
+            if "error" in response:
+                raise _search_error(response)
+        hits = responses[0]["hits"]["hits"]
+        return hits, _total(responses[1]), _total(responses[2])
+
+    def _search(self, client: Any, indices: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        response = client.search(
+            index=indices,
+            ignore_unavailable=True,
+            allow_no_indices=True,
+            filter_path=["hits.hits._id", "hits.hits._source", "hits.hits.sort"],
+            **body,
+        )
+        return list(response.body.get("hits", {}).get("hits", ()))
+
+    # -- streams ----------------------------------------------------------------------------------
+
+    def _ordered(
+        self, client: Any, indices: str, log_id: str, mapping: _Mapping, first: list[dict[str, Any]]
+    ) -> Generator[str, None, None]:
+        """The log's lines in offset order, one page ahead, with the problems found reported at the end."""
+        if mapping.analysed:
+            yield report_line(
+                f"log_id is mapped as analysed text in {', '.join(mapping.analysed)}: matched through "
+                f"{'log_id.keyword' if mapping.text_keyword else 'a phrase search'} and checked exactly; "
+                "install the index template (see the docs) for exact matches"
+            )
+        check = bool(mapping.analysed)
+        line_of = self._normaliser.line
+        dumps = json.JSONEncoder(ensure_ascii=False).encode
+        shared = identical = 0
+        last_offset: Any = None
+        last_text = ""
+        last_timestamp: Any = None
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="es-log-read")
+        pending: Future[list[dict[str, Any]]] | None = None
+        hits = first
+        seen: list[str] = []
+        seen_offset: Any = None
+        try:
+            while hits:
+                page_last = hits[-1]["sort"][0]
+                at_last = [h["_id"] for h in hits if h["sort"][0] == page_last]
+                seen = seen + at_last if page_last == seen_offset else at_last
+                seen_offset = page_last
+                full = len(hits) >= self.page_size
+                if full:
+                    if len(seen) > _MAX_EXCLUDED_IDS:  # a pathological pile of one offset: move past it
+                        body = self._ordered_body(log_id, mapping, page_last + 1, [])
+                    else:
+                        body = self._ordered_body(log_id, mapping, page_last, seen)
+                    pending = pool.submit(self._search, client, indices, body)
+                for hit in hits:
+                    source = hit["_source"]
+                    if check and source.get("log_id") != log_id:
+                        continue
+                    if OVERFLOW_FIELD in source:
+                        _merge_overflow(source)
+                    line = line_of(source)
+                    text = dumps(line)
+                    offset = hit["sort"][0]
+                    if offset == last_offset:
+                        if text == last_text:
+                            identical += 1
+                            continue
+                        shared += 1
+                    last_offset, last_text = offset, text
+                    last_timestamp = line.get("timestamp", last_timestamp)
+                    yield text
+                if pending is None:
+                    break
+                try:
+                    hits = pending.result()
+                except Exception as exc:
+                    error = translate_error(exc, f"Elasticsearch {self.display}")
+                    yield report_line(
+                        f"Reading stopped after offset {last_offset}: {error}", last_timestamp, "error"
+                    )
+                    return
+                pending = None
+            if identical:
+                yield report_line(
+                    f"{identical} documents repeated another document of this log (same offset and content, "
+                    "a shipper sent them twice); each line is shown once",
+                    last_timestamp,
+                )
+            if shared:
+                yield report_line(
+                    f"{shared} documents share their offset with a different document of this log (two "
+                    "writers used the same offsets); all are shown, in the order Elasticsearch returned them",
+                    last_timestamp,
+                )
+        finally:
+            if pending is not None:
+                pending.cancel()
+            pool.shutdown(wait=False)
+
+    def _unordered(
+        self, client: Any, indices: str, log_id: str, mapping: _Mapping, count: int, *, text: bool
+    ) -> Generator[str, None, None]:
+        """Documents that cannot be ordered by offset, in timestamp order (point in time + search_after)."""
+        if text:
+            query = self._text_only_query(log_id)
+            what = (
+                f"{count} documents hold lines of this log only as text in `log` or `message`, without a "
+                "log_id field (the shipper did not parse the JSON line); they are shown by time"
+            )
+        else:
+            query = self._missing_offset_query(log_id, mapping)
+            reasons = ["missing or not a number"]
+            reasons += [
+                f"{self.offset_field} is mapped as {t} in {i}"
+                for i, t in sorted(mapping.non_numeric_offset.items())
+            ]
+            what = (
+                f"{count} documents of this log have no numeric {self.offset_field} "
+                f"({'; '.join(reasons)}); they are shown by time"
+            )
+        reported = False
+        lines = self._by_time(client, indices, query, log_id, text=text)
+        try:
+            for line in lines:
+                if not reported:
+                    reported = True
+                    yield report_line(what, json.loads(line).get("timestamp"))
+                yield line
+        finally:
+            lines.close()
+
+    def _by_time(
+        self, client: Any, indices: str, query: dict[str, Any], log_id: str, *, text: bool
+    ) -> Generator[str, None, None]:
+        pit = None
+        try:
+            pit = client.open_point_in_time(
+                index=indices, keep_alive="1m", ignore_unavailable=True, allow_no_indices=True
+            ).body["id"]
+            sort = [
+                {"@timestamp": {"order": "asc", "unmapped_type": "date", "missing": "_last"}},
+                {"timestamp": {"order": "asc", "unmapped_type": "date", "missing": "_last"}},
+            ]
+            after = None
+            while True:
+                body: dict[str, Any] = {
+                    "query": query,
+                    "sort": sort,
+                    "size": self.page_size,
+                    "pit": {"id": pit, "keep_alive": "1m"},
+                    "track_total_hits": False,
+                }
+                if after is not None:
+                    body["search_after"] = after
+                response = client.search(
+                    filter_path=["pit_id", "hits.hits._source", "hits.hits.sort"], **body
+                )
+                pit = response.body.get("pit_id", pit)
+                hits = response.body.get("hits", {}).get("hits", [])
+                for hit in hits:
+                    line = (
+                        self._text_line(hit["_source"], log_id)
+                        if text
+                        else self._plain_line(hit["_source"], log_id)
+                    )
+                    if line is not None:
+                        yield line
+                if len(hits) < self.page_size:
+                    return
+                after = hits[-1]["sort"]
+        except Exception as exc:
+            error = translate_error(exc, f"Elasticsearch {self.display}")
+            yield report_line(f"Could not read the documents without a usable offset: {error}", None, "error")
+        finally:
+            if pit is not None:
+                try:
+                    client.close_point_in_time(id=pit)
+                except Exception as exc:  # it expires by itself
+                    log.debug("Closing a point in time failed: %s", exc)
+
+    def _plain_line(self, source: dict[str, Any], log_id: str) -> str | None:
+        if "log_id" in source and source["log_id"] != log_id:
+            return None
+        if OVERFLOW_FIELD in source:
+            _merge_overflow(source)
+        return json.dumps(self._normaliser.line(source), ensure_ascii=False)
+
+    def _text_line(self, source: dict[str, Any], log_id: str) -> str | None:
+        """A document whose line is only text: parse it back if it is this log's JSON line."""
+        for name in _TEXT_FIELDS:
+            raw = source.get(name)
+            if not isinstance(raw, str) or log_id not in raw:
+                continue
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                if parsed.get("log_id") != log_id:
+                    return None
+                for key in ("@timestamp", "time"):
+                    if key in source and "timestamp" not in parsed and "@timestamp" not in parsed:
+                        parsed["@timestamp"] = source[key]
+                return json.dumps(self._normaliser.line(parsed), ensure_ascii=False)
+            timestamp = source.get("@timestamp") or source.get("time")
+            return json.dumps({"timestamp": timestamp, "event": raw.rstrip("\n")}, ensure_ascii=False)
+        return None
+
+    # -- whole logs (tools, tests) ------------------------------------------------------------------
+
+    def iter_lines(self, log_id: str, ti: Any = None) -> Iterator[str]:
+        """Every line of every stream, stream after stream."""
+        _, streams = self.open(log_id, ti)
+        for stream in streams:
+            yield from stream
+
+
+def _search_error(response: dict[str, Any]) -> StoreError:
+    error = response.get("error", {})
+    reason = error.get("reason") if isinstance(error, dict) else error
+    return StoreError(f"search failed ({response.get('status')}): {reason}")
+
+
+def _type(fields: dict[str, Any], name: str) -> str | None:
+    entry = fields.get(name)
+    if not entry:
+        return None
+    leaf = name.rsplit(".", 1)[-1]
+    kind = entry.get("mapping", {}).get(leaf, {}).get("type")
+    return str(kind) if kind is not None else None
+
+
+def _total(response: dict[str, Any]) -> int:
+    total = response.get("hits", {}).get("total", 0)
+    return int(total.get("value", 0) if isinstance(total, dict) else total)
+
+
+def _merge_overflow(source: dict[str, Any]) -> None:
+    """Put back the fields that ``write_to_es`` kept as text because the index refused them."""
+    try:
+        extra = json.loads(source.pop(OVERFLOW_FIELD))
+    except (TypeError, ValueError):
+        return
+    if isinstance(extra, dict):
+        for key, value in extra.items():
+            source.setdefault(key, value)

@@ -1,0 +1,160 @@
+"""Airflow's RemoteLogIO for Elasticsearch: live writing from the supervisor, streamed reading."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Generator
+from typing import Any
+
+from airflow_platform_plugins import options
+from airflow_platform_plugins.task_logs.es.bulk import BulkSink
+from airflow_platform_plugins.task_logs.es.client import ClientHandle, client_settings
+from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate, identity_of, parse_relative_path
+from airflow_platform_plugins.task_logs.es.reader import LogReader
+from airflow_platform_plugins.task_logs.es.writer import LineWriter, Sink, StdoutSink
+from airflow_platform_plugins.task_logs.processor import ShippingProcessor
+from airflow_platform_plugins.task_logs.settings import common_settings
+
+log = logging.getLogger(__name__)
+
+HANDLER_CLASS = "airflow_platform_plugins.task_logs.es.handler.ElasticsearchTaskHandler"
+
+
+class ElasticsearchRemoteLogIO:
+    """Task logs in Elasticsearch: ``[elasticsearch] host`` set, ``remote_base_log_folder`` no object store.
+
+    ``processors`` write each line while the try runs (``write_stdout``, ``write_to_es``); ``upload``
+    writes the rest when it ends; ``stream`` and ``read`` serve the api-server.
+    """
+
+    def __init__(
+        self,
+        *,
+        reader: LogReader,
+        log_id_template: LogIdTemplate,
+        base_log_folder: str,
+        writer: LineWriter | None = None,
+        delete_local_copy: bool = False,
+        frontend: str = "",
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.log_id_template = log_id_template
+        self.base_log_folder = os.path.abspath(os.path.expanduser(base_log_folder))
+        self.delete_local_copy = delete_local_copy
+        self.frontend = frontend
+        self._processors = (ShippingProcessor(writer),) if writer is not None else ()
+
+    @property
+    def processors(self) -> tuple[ShippingProcessor, ...]:
+        """The structlog processor that writes lines while the try runs (none if nothing is written)."""
+        return self._processors
+
+    @property
+    def task_handler(self) -> dict[str, Any]:
+        """The ``task`` handler for the logging config: Airflow's file handler plus the Kibana link."""
+        return {
+            "class": HANDLER_CLASS,
+            "frontend": self.frontend,
+            "log_id_template": self.log_id_template.template,
+        }
+
+    def log_id(self, relative_path: str, ti: Any = None) -> str:
+        """The ``log_id`` of the try at ``relative_path`` (from the path; from ``ti`` for other layouts)."""
+        identity = parse_relative_path(relative_path)
+        if identity is None:
+            if ti is None:
+                raise ValueError(f"cannot tell which try {relative_path!r} is without its task instance")
+            identity = identity_of(ti)
+        return self.log_id_template.render(identity)
+
+    def upload(self, path: os.PathLike[str] | str, ti: Any = None) -> None:
+        """Write the rest of a try's (or a poke's) lines and wait for them (bounded); never raises."""
+        if self.writer is None:
+            return
+        try:
+            path = os.fspath(path)
+            absolute = path if os.path.isabs(path) else os.path.join(self.base_log_folder, path)
+            done = self.writer.finish(absolute)
+            if done and self.delete_local_copy and any(s.name == BulkSink.name for s in self.writer.sinks):
+                os.remove(absolute)
+        except FileNotFoundError:
+            pass
+        except Exception:
+            log.exception("Writing task log %s to Elasticsearch failed; the local copy is kept", path)
+
+    def stream(
+        self, relative_path: str, ti: Any = None
+    ) -> tuple[list[str], list[Generator[str, None, None]]]:
+        """Line generators for the try's log, for the api-server's streaming reader."""
+        try:
+            log_id = self.log_id(relative_path, ti)
+        except ValueError as exc:
+            return [f"Elasticsearch: {exc}"], []
+        return self.reader.open(log_id, ti)
+
+    def read(self, relative_path: str, ti: Any = None) -> tuple[list[str], list[str] | None]:
+        """The whole log as strings (Airflow prefers :meth:`stream`, which keeps memory bounded)."""
+        sources, streams = self.stream(relative_path, ti)
+        if not streams:
+            return sources, None
+        return sources, ["\n".join(stream) for stream in streams]
+
+    @classmethod
+    def from_config(cls, conf: Any = None) -> ElasticsearchRemoteLogIO:
+        """Build from Airflow's configuration; raise ``ConfigError`` naming a bad setting."""
+        if conf is None:
+            from airflow.configuration import conf
+        common = common_settings(conf)
+        settings = client_settings(conf)
+        client = ClientHandle(settings)
+        template = LogIdTemplate(options.ES_LOG_ID_TEMPLATE.get(conf))
+        host_field = options.ES_HOST_FIELD.get(conf)
+        offset_field = options.ES_OFFSET_FIELD.get(conf)
+        sinks: list[Sink] = []
+        if options.ES_WRITE_STDOUT.get(conf):
+            sinks.append(StdoutSink())
+        if options.ES_WRITE_TO_ES.get(conf):
+            sinks.append(
+                BulkSink(
+                    client,
+                    target_index=options.ES_TARGET_INDEX.get(conf),
+                    display=settings.display,
+                    latency=common.policy.flush_interval,
+                    max_bytes=options.ES_BULK_MAX_BYTES.get(conf),
+                    offset_field=offset_field,
+                    host_field=host_field,
+                    install_template=options.ES_INSTALL_TEMPLATE.get(conf),
+                )
+            )
+        writer = None
+        if sinks:
+            writer = LineWriter(
+                sinks,
+                base_log_folder=common.base_log_folder,
+                log_id_template=template,
+                offset_field=offset_field,
+                host_field=host_field,
+                upload_timeout=common.policy.upload_timeout,
+                retry_max_delay=common.policy.retry_max_delay,
+                flush_bytes=common.policy.flush_bytes,
+                excluded_dirs=common.excluded_dirs,
+            )
+        reader = LogReader(
+            client,
+            display=settings.display,
+            index_patterns=options.ES_INDEX_PATTERNS.get(conf),
+            index_patterns_callable=options.ES_INDEX_PATTERNS_CALLABLE.get(conf),
+            host_field=host_field,
+            offset_field=offset_field,
+            page_size=options.ES_READ_PAGE_SIZE.get(conf),
+        )
+        return cls(
+            reader=reader,
+            writer=writer,
+            log_id_template=template,
+            base_log_folder=common.base_log_folder,
+            delete_local_copy=common.delete_local_copy,
+            frontend=options.ES_FRONTEND.get(conf),
+        )

@@ -1,0 +1,119 @@
+"""Turn a stored document, in any of the shapes users have, into an Airflow log line (pure).
+
+Shapes read without re-indexing:
+
+- this package's documents, written to stdout and shipped by Fluentd (the line parsed out of the
+  container runtime's ``log`` field, ``kubernetes``/``docker`` metadata added) or Fluent Bit
+  (``Merge_Log``: the line's fields at the top, ``kubernetes.host`` …), or indexed directly;
+- the elasticsearch provider's ``write_stdout`` / ``write_to_es`` documents (Airflow's line plus
+  ``log_id`` and ``offset``; a line that was not JSON as ``message`` with ``unparsed``);
+- Airflow 2 ``json_format`` documents (``asctime``, ``levelname``, ``message``, ``filename``,
+  ``lineno`` …).
+
+The result has the keys of Airflow's own line (``timestamp``, ``level``, ``event``, ``logger`` and the
+line's other keys) and none of the writers' or shippers' additions, so a line read from Elasticsearch
+equals the same line read from the worker's file, and Airflow shows it once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+# Fields that writers (this package, the provider, Airflow 2) and shippers add to Airflow's line.
+ADDED_FIELDS = frozenset(
+    {
+        "@timestamp",
+        "@version",
+        "asctime",
+        "levelname",
+        "message",
+        "log_id",
+        "ti_id",
+        "dag_id",
+        "task_id",
+        "run_id",
+        "map_index",
+        "try_number",
+        "execution_date",
+        "logical_date",
+        "unparsed",
+        "log",
+        "stream",
+        "_p",
+        "time",
+        "kubernetes",
+        "docker",
+        "tag",
+    }
+)
+# Sent back by Elasticsearch only if asked for: excluded from ``_source`` when searching.
+SHIPPER_FIELDS = ("kubernetes", "docker", "stream", "_p", "tag", "@version")
+IDENTITY_FIELDS = (
+    "log_id",
+    "ti_id",
+    "dag_id",
+    "task_id",
+    "run_id",
+    "map_index",
+    "try_number",
+    "execution_date",
+)
+_OFFSET_TZ_RE = re.compile(r"([+-]\d\d)(\d\d)$")
+_SPACE_DATE_RE = re.compile(r"^(\d{4}-\d\d-\d\d) (\d)")
+
+
+def source_excludes(host_field: str, offset_field: str) -> list[str]:
+    """``_source`` fields a reader never needs: identity, shipper metadata, host and offset."""
+    return [*IDENTITY_FIELDS, *SHIPPER_FIELDS, host_field, offset_field]
+
+
+def iso_timestamp(value: Any) -> Any:
+    """``2024-01-01 00:00:00,123+0000`` (Python logging, Airflow 2) as ISO 8601 Airflow can parse."""
+    if not isinstance(value, str):
+        return value
+    text = value.replace(",", ".", 1) if "," in value else value
+    text = _SPACE_DATE_RE.sub(r"\1T\2", text)
+    return _OFFSET_TZ_RE.sub(r"\1:\2", text)
+
+
+class Normaliser:
+    """Stored documents -> Airflow log lines, for one reader's field names."""
+
+    def __init__(self, *, host_field: str = "host", offset_field: str = "offset") -> None:
+        roots = {host_field.split(".", 1)[0], offset_field.split(".", 1)[0]}
+        self._drop = ADDED_FIELDS | roots
+
+    def line(self, source: dict[str, Any]) -> dict[str, Any]:
+        """The Airflow log line that ``source`` stores."""
+        out: dict[str, Any] = {}
+        timestamp = source.get("timestamp")
+        if timestamp is None:
+            timestamp = source.get("@timestamp")
+            if timestamp is None:
+                timestamp = source.get("asctime")
+            timestamp = iso_timestamp(timestamp)
+        if timestamp is not None:
+            out["timestamp"] = timestamp
+        level = source.get("level")
+        if level is None and isinstance(source.get("levelname"), str):
+            level = source["levelname"].lower()
+        if level is not None:
+            out["level"] = level
+        event = source.get("event")
+        if event is None:
+            event = source.get("message")
+            if event is None:
+                raw = source.get("log")
+                event = raw.rstrip("\n") if isinstance(raw, str) else ""
+        out["event"] = event if isinstance(event, str) else str(event)
+        drop = self._drop
+        for key, value in source.items():
+            if key not in drop and key not in out:
+                out[key] = value
+        return out
+
+    def lines(self, sources: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """:meth:`line` for each source."""
+        return [self.line(source) for source in sources]

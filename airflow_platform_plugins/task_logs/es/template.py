@@ -1,0 +1,154 @@
+"""The index template for task log indices: what the documents must carry, and how they are mapped.
+
+``log_id`` must be a ``keyword`` (an exact, unanalysed match), the offset field a ``long`` (numeric
+order). Dynamic mapping gets both wrong: it maps a string ``log_id`` as analysed ``text`` (a search
+for one try then matches others, and sorting needs the ``.keyword`` sub-field), and it maps an
+offset that one shipper sent as a string as ``text``, which cannot be sorted.
+
+Print it, or install it, with::
+
+    python -m airflow_platform_plugins.task_logs.es.template --index-pattern 'airflow-logs-*'
+    python -m airflow_platform_plugins.task_logs.es.template --index-pattern 'airflow-logs-*' --install
+
+``--install`` uses ``[elasticsearch] host`` and ``[elasticsearch_configs]`` (or ``--host``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+NAME = "airflow-task-logs"
+PRIORITY = 200
+
+
+def _field(dotted: str, mapping: dict[str, Any]) -> dict[str, Any]:
+    """``{"a": {"properties": {"b": mapping}}}`` for ``dotted = "a.b"``."""
+    *parents, last = dotted.split(".")
+    out: dict[str, Any] = {last: mapping}
+    for name in reversed(parents):
+        out = {name: {"properties": out}}
+    return out
+
+
+def mappings(*, host_field: str = "host", offset_field: str = "offset") -> dict[str, Any]:
+    """The mappings of a task log index."""
+    keyword = {"type": "keyword", "ignore_above": 1024}
+    properties: dict[str, Any] = {
+        "log_id": {"type": "keyword"},
+        "@timestamp": {"type": "date"},
+        "timestamp": {"type": "date", "ignore_malformed": True},
+        "event": {"type": "text"},
+        "message": {"type": "text"},
+        "log": {"type": "text"},
+        "level": {"type": "keyword"},
+        "levelname": {"type": "keyword"},
+        "logger": {"type": "keyword"},
+        "chan": {"type": "keyword"},
+        "error_detail": {"type": "object", "enabled": False},
+        "dag_id": keyword,
+        "task_id": keyword,
+        "run_id": keyword,
+        "map_index": {"type": "integer", "ignore_malformed": True},
+        "try_number": {"type": "integer", "ignore_malformed": True},
+    }
+    # A malformed offset must not cost the line: the document is kept, without a sortable offset.
+    for dotted, mapping in (
+        (offset_field, {"type": "long", "ignore_malformed": True}),
+        (host_field, keyword),
+    ):
+        _merge(properties, _field(dotted, mapping))
+    return {
+        "dynamic_templates": [
+            {"strings_as_keywords": {"match_mapping_type": "string", "mapping": keyword}},
+        ],
+        "properties": properties,
+    }
+
+
+def _merge(target: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if key in target and "properties" in target[key] and "properties" in value:
+            _merge(target[key]["properties"], value["properties"])
+        else:
+            target[key] = value
+
+
+def index_template(
+    index_patterns: Sequence[str],
+    *,
+    host_field: str = "host",
+    offset_field: str = "offset",
+    settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A composable index template (``PUT _index_template/airflow-task-logs``) for ``index_patterns``."""
+    template: dict[str, Any] = {"mappings": mappings(host_field=host_field, offset_field=offset_field)}
+    if settings:
+        template["settings"] = settings
+    return {
+        "index_patterns": list(index_patterns),
+        "priority": PRIORITY,
+        "template": template,
+        "_meta": {"description": "Airflow task logs (airflow-platform-plugins)"},
+    }
+
+
+def template_patterns(target_index: str) -> list[str]:
+    """Index patterns that cover what ``write_to_es`` creates for ``target_index`` (date math included)."""
+    name = target_index
+    if name.startswith("<") and name.endswith(">"):
+        name = name[1:-1].split("{", 1)[0]
+    return [f"{name.rstrip('-*')}*"]
+
+
+def install(client: Any, body: dict[str, Any], *, name: str = NAME, overwrite: bool = True) -> bool:
+    """Put the template; with ``overwrite=False`` an existing template of that name is kept.
+
+    Returns whether it was written.
+    """
+    if not overwrite and client.options(ignore_status=404).indices.exists_index_template(name=name):
+        return False
+    client.indices.put_index_template(name=name, **body)
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: print the template, or install it."""
+    parser = argparse.ArgumentParser(description="Print or install the index template for Airflow task logs.")
+    parser.add_argument("--index-pattern", action="append", required=True, help="repeat for several")
+    parser.add_argument("--host-field", default=None, help="default: [elasticsearch] host_field")
+    parser.add_argument("--offset-field", default=None, help="default: [elasticsearch] offset_field")
+    parser.add_argument("--replicas", type=int, default=None, help="index.number_of_replicas")
+    parser.add_argument("--install", action="store_true", help="PUT it into the cluster")
+    parser.add_argument("--host", default=None, help="default: [elasticsearch] host")
+    args = parser.parse_args(argv)
+    conf: Any = None
+    try:
+        conf = importlib.import_module("airflow.configuration").conf
+    except ImportError:
+        conf = None  # printing the template does not need Airflow
+    from airflow_platform_plugins import options
+
+    host_field = args.host_field or (options.ES_HOST_FIELD.get(conf) if conf else "host")
+    offset_field = args.offset_field or (options.ES_OFFSET_FIELD.get(conf) if conf else "offset")
+    settings = {"number_of_replicas": args.replicas} if args.replicas is not None else None
+    body = index_template(
+        args.index_pattern, host_field=host_field, offset_field=offset_field, settings=settings
+    )
+    if not args.install:
+        print(json.dumps(body, indent=2))
+        return 0
+    from airflow_platform_plugins.task_logs.es.client import build_client, client_settings
+
+    client = build_client(client_settings(conf, host=args.host))
+    install(client, body)
+    print(f"installed index template {NAME!r} for {', '.join(args.index_pattern)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
