@@ -1,11 +1,35 @@
-"""Shared test settings."""
+"""Shared test settings, and the one Elasticsearch node that every test needing one shares."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+if TYPE_CHECKING:
+    from tests.harness.elasticsearch import ElasticsearchNode
 
 settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_node() -> Iterator[ElasticsearchNode]:
+    """A real single-node Elasticsearch on 127.0.0.1 (fetched from Maven Central, cached in ~/.m2)."""
+    from tests.harness.elasticsearch import ElasticsearchNode
+
+    node = ElasticsearchNode()
+    try:
+        # One node, so no replicas: every index the tests create is green.
+        node.request(
+            "PUT",
+            "/_index_template/tests-no-replicas",
+            {"index_patterns": ["*"], "priority": 1, "template": {"settings": {"number_of_replicas": 0}}},
+        )
+        yield node
+    finally:
+        node.stop()

@@ -137,14 +137,15 @@ class LogReader:
         cached = self._mappings.get(indices)
         if cached is not None and now - cached[0] < _MAPPING_TTL:
             return cached[1]
-        response = client.indices.get_field_mapping(
+        response = client.options(ignore_status=404).indices.get_field_mapping(
             index=indices,
             fields=["log_id", "log_id.keyword", self.offset_field],
             ignore_unavailable=True,
             allow_no_indices=True,
         )
         mapping = _Mapping()
-        for index, body in sorted(response.body.items()):
+        found = response.body if response.meta.status == 200 else {}  # 404: no index matches yet
+        for index, body in sorted(found.items()):
             fields = body.get("mappings", {})
             log_id_type = _type(fields, "log_id")
             if log_id_type == "keyword":
@@ -170,17 +171,18 @@ class LogReader:
             should.append({"match_phrase": {"log_id": log_id}})
         return {"bool": {"should": should, "minimum_should_match": 1}}
 
-    def _numeric_offset(self, mapping: _Mapping) -> list[dict[str, Any]]:
-        """Filters that keep documents with a numeric offset."""
-        out: list[dict[str, Any]] = [{"exists": {"field": self.offset_field}}]
-        if mapping.non_numeric_offset:
-            out.append({"bool": {"must_not": {"terms": {"_index": sorted(mapping.non_numeric_offset)}}}})
-        return out
+    @staticmethod
+    def _sortable(indices: str, mapping: _Mapping) -> str:
+        """``indices`` without those where the offset cannot be sorted (a sort there fails the search)."""
+        if not mapping.non_numeric_offset:
+            return indices
+        base = "*" if indices.strip() == "_all" else indices
+        return ",".join([base, *(f"-{index}" for index in sorted(mapping.non_numeric_offset))])
 
     def _ordered_body(
         self, log_id: str, mapping: _Mapping, after: int | None, seen: list[str]
     ) -> dict[str, Any]:
-        filters = [self._log_clause(log_id, mapping), *self._numeric_offset(mapping)]
+        filters = [self._log_clause(log_id, mapping), {"exists": {"field": self.offset_field}}]
         if after is not None:
             filters.append({"range": {self.offset_field: {"gte": after}}})
         query: dict[str, Any] = {"filter": filters}
@@ -231,7 +233,7 @@ class LogReader:
         header = {"index": indices, "ignore_unavailable": True, "allow_no_indices": True}
         count = {"size": 0, "track_total_hits": True}
         searches = [
-            header,
+            {**header, "index": self._sortable(indices, mapping)},
             self._ordered_body(log_id, mapping, None, []),
             header,
             {**count, "query": self._missing_offset_query(log_id, mapping)},
@@ -291,7 +293,7 @@ class LogReader:
                         body = self._ordered_body(log_id, mapping, page_last + 1, [])
                     else:
                         body = self._ordered_body(log_id, mapping, page_last, seen)
-                    pending = pool.submit(self._search, client, indices, body)
+                    pending = pool.submit(self._search, client, self._sortable(indices, mapping), body)
                 for hit in hits:
                     source = hit["_source"]
                     if check and source.get("log_id") != log_id:
@@ -374,9 +376,7 @@ class LogReader:
     ) -> Generator[str, None, None]:
         pit = None
         try:
-            pit = client.open_point_in_time(
-                index=indices, keep_alive="1m", ignore_unavailable=True, allow_no_indices=True
-            ).body["id"]
+            pit = client.open_point_in_time(index=indices, keep_alive="1m", ignore_unavailable=True).body["id"]
             sort = [
                 {"@timestamp": {"order": "asc", "unmapped_type": "date", "missing": "_last"}},
                 {"timestamp": {"order": "asc", "unmapped_type": "date", "missing": "_last"}},

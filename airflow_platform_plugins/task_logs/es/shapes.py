@@ -46,10 +46,12 @@ ADDED_FIELDS = frozenset(
         "kubernetes",
         "docker",
         "tag",
+        "ingest_time",
+        "airflow_fields",
     }
 )
 # Sent back by Elasticsearch only if asked for: excluded from ``_source`` when searching.
-SHIPPER_FIELDS = ("kubernetes", "docker", "stream", "_p", "tag", "@version")
+SHIPPER_FIELDS = ("kubernetes", "docker", "stream", "_p", "tag", "@version", "ingest_time")
 IDENTITY_FIELDS = (
     "log_id",
     "ti_id",

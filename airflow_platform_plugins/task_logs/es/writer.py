@@ -353,11 +353,12 @@ class LineWriter:
                 metrics.incr(f"es_{sink.name}_documents", len(batch))
                 cursor.pos = next_pos
                 cursor.count += len(batch)
+                if cursor.failures:  # the report is a line of the log too: the loop sends it
+                    cursor.failures = 0
+                    cursor.retry_at = 0.0
+                    reporting.report_recovery(segment.logger, sink.where())
+                    self._include_report(segment)
             cursor.waiting_since = None
-            if cursor.failures:
-                cursor.failures = 0
-                cursor.retry_at = 0.0
-                reporting.report_recovery(segment.logger, sink.where())
         except StoreError as error:
             self._failed(sink, segment, cursor, error)
             return False
@@ -374,6 +375,16 @@ class LineWriter:
         cursor.retry_at = time.monotonic() + backoff_delay(cursor.failures, max_delay=self.retry_max_delay)
         if cursor.failures == 1:
             reporting.report_failure(segment.logger, sink.where(), error)
+            self._include_report(segment)
+
+    @staticmethod
+    def _include_report(segment: _Segment) -> None:
+        """A report line written into a finished segment's file after its end still belongs to it."""
+        if segment.end is not None and segment.logger is not None:
+            try:
+                segment.end = max(segment.end, os.stat(segment.path).st_size)
+            except OSError:
+                pass
 
     @staticmethod
     def _read_lines(segment: _Segment, pos: int, max_bytes: int, *, final: bool) -> tuple[list[bytes], int]:

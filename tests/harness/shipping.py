@@ -1,0 +1,213 @@
+"""What Fluent Bit and Fluentd do to a container's stdout, step by step, into a real Elasticsearch.
+
+Neither shipper can be installed here, so this fixture stands for the configurations in
+``helm-values/fluent-bit-airflow-logs.yaml`` and ``helm-values/fluentd-airflow-logs.yaml``; each step
+names the lines it stands for. ``tests/unit/test_shipper_configs.py`` checks that those files still
+contain them.
+
+1. **Container runtime.** The runtime (Docker's ``json-file``; CRI is the same after parsing) stores
+   each stdout line as ``{"log": "<line>\\n", "stream": "stdout", "time": "<RFC 3339 nanoseconds>"}``.
+2. **Tail and parse the runtime's JSON.** The record is ``{"log", "stream"}`` and its time is ``time``.
+   Fluent Bit: ``multiline.parser docker, cri``. Fluentd: ``@type multi_format`` / ``format json`` /
+   ``time_key time`` / ``keep_time_key false``.
+3. **Kubernetes metadata.** Fluent Bit: ``Name kubernetes`` (``kubernetes.pod_name``, ``namespace_name``,
+   ``host``, ``container_name``, ``docker_id``, ``labels`` …). Fluentd: ``@type kubernetes_metadata``
+   (the same ``kubernetes`` object, plus ``docker.container_id``).
+4. **Parse the line as JSON.** Fluent Bit: ``Merge_Log On`` / ``Keep_Log Off`` (the line's fields at the
+   top, ``log`` removed). Fluentd: ``@type parser`` / ``key_name log`` / ``reserve_data true`` /
+   ``remove_key_name_field true``. A line that is not JSON keeps its ``log``.
+5. **Only Airflow's lines.** Records with a ``log_id`` go to the task log index, all others stay
+   where the cluster's other logs go. Fluent Bit: ``Name rewrite_tag`` / ``Rule $log_id ^.+$``.
+   Fluentd: ``@type grep`` / ``key log_id`` / ``pattern /.+/``.
+6. **Logstash-style daily index, idempotent ids.** ``airflow-logs-YYYY.MM.DD`` (UTC). Fluent Bit:
+   ``Logstash_Format On`` / ``Logstash_Prefix airflow-logs`` (the date of the record's time), ``Time_Key
+   ingest_time`` (its default ``@timestamp`` would duplicate the line's), ``Generate_ID On`` (``_id``:
+   a hash of the record). Fluentd: ``logstash_format true`` / ``logstash_prefix airflow-logs`` (the date
+   of the record's ``@timestamp``), ``@type elasticsearch_genid`` / ``id_key _hash``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+FLUENT_BIT = "fluent-bit"
+FLUENTD = "fluentd"
+FLAVOURS = (FLUENT_BIT, FLUENTD)
+INDEX_PREFIX = "airflow-logs"
+
+
+def rfc3339(when: datetime) -> str:
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+
+
+class FluentShipper:
+    """Index stdout lines the way ``flavour`` (Fluent Bit or Fluentd) configured by helm-values does."""
+
+    def __init__(
+        self,
+        client: Any,
+        flavour: str,
+        *,
+        index_prefix: str = INDEX_PREFIX,
+        parse_json: bool = True,
+        pod: str = "airflow-worker-0",
+        namespace: str = "airflow",
+        node: str = "node-a",
+        container: str = "worker",
+    ) -> None:
+        if flavour not in FLAVOURS:
+            raise ValueError(flavour)
+        self.client = client
+        self.flavour = flavour
+        self.index_prefix = index_prefix
+        self.parse_json = parse_json
+        container_id = hashlib.sha256(pod.encode()).hexdigest()
+        self.kubernetes = {
+            "pod_name": pod,
+            "namespace_name": namespace,
+            "pod_id": hashlib.md5(pod.encode()).hexdigest(),  # noqa: S324 - an id, not security
+            "host": node,
+            "container_name": container,
+            "container_image": "registry.example.com/airflow-platform:3.3.2",
+            "labels": {"component": "worker", "release": "airflow"},
+        }
+        if flavour == FLUENT_BIT:
+            self.kubernetes |= {"docker_id": container_id, "container_hash": "sha256:" + container_id}
+        self.container_id = container_id
+        self.indexed = 0
+
+    # -- the steps ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def container_line(line: bytes, when: datetime) -> bytes:
+        """Step 1: the container runtime's record of one stdout line."""
+        text = line.decode("utf-8", "replace")
+        return json.dumps({"log": text + "\n", "stream": "stdout", "time": rfc3339(when)}).encode()
+
+    @staticmethod
+    def parse_container_line(raw: bytes) -> tuple[str, dict[str, Any]]:
+        """Step 2: the record and its time."""
+        record = json.loads(raw)
+        return record.pop("time"), record
+
+    def add_metadata(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Step 3."""
+        record["kubernetes"] = json.loads(json.dumps(self.kubernetes))
+        if self.flavour == FLUENTD:
+            record["docker"] = {"container_id": self.container_id}
+        return record
+
+    def parse_line(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Step 4."""
+        if not self.parse_json:
+            return record
+        try:
+            fields = json.loads(record["log"])
+        except ValueError:
+            return record
+        if not isinstance(fields, dict):
+            return record
+        merged = {k: v for k, v in record.items() if k != "log"}
+        merged.update(fields)
+        return merged
+
+    def is_airflow_line(self, record: dict[str, Any]) -> bool:
+        """Step 5 (without parsing, stands for a config that routes by the raw text instead)."""
+        if self.parse_json:
+            return bool(record.get("log_id"))
+        return '"log_id"' in record.get("log", "")
+
+    def index_and_id(self, time: str, record: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        """Step 6."""
+        if self.flavour == FLUENT_BIT:
+            when = time
+            record = {**record, "ingest_time": time}
+        else:
+            when = record.get("@timestamp") or time
+            if "@timestamp" not in record:
+                record = {**record, "@timestamp": time}
+        day = datetime.fromisoformat(str(when).replace("Z", "+00:00")).astimezone(timezone.utc)
+        body = json.dumps(record, sort_keys=True, ensure_ascii=False).encode()
+        return f"{self.index_prefix}-{day:%Y.%m.%d}", hashlib.sha1(body).hexdigest(), record  # noqa: S324
+
+    # -- shipping ----------------------------------------------------------------------------------
+
+    def documents(self, lines: Iterable[bytes], when: datetime | None = None) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """``(index, _id, document)`` for each Airflow line among ``lines``."""
+        for line in lines:
+            if not line.strip():
+                continue
+            time, record = self.parse_container_line(self.container_line(line, when or datetime.now(timezone.utc)))
+            record = self.parse_line(self.add_metadata(record))
+            if self.is_airflow_line(record):
+                yield self.index_and_id(time, record)
+
+    def ship(self, lines: Iterable[bytes], when: datetime | None = None, *, refresh: bool = True) -> int:
+        """Index the Airflow lines among ``lines`` with ``_bulk``; the number of documents."""
+        count = 0
+        body: list[bytes] = []
+        size = 0
+        for index, doc_id, doc in self.documents(lines, when):
+            action = json.dumps({"index": {"_index": index, "_id": doc_id}}).encode()
+            body += [action, json.dumps(doc, ensure_ascii=False).encode()]
+            size += len(body[-1])
+            count += 1
+            if size > 8 << 20:
+                self._bulk(body)
+                body, size = [], 0
+        if body:
+            self._bulk(body)
+        if refresh and count:
+            self.client.indices.refresh(index=f"{self.index_prefix}-*")
+        self.indexed += count
+        return count
+
+    def _bulk(self, lines: list[bytes]) -> None:
+        response = self.client.bulk(operations=b"\n".join(lines) + b"\n", filter_path="errors,items.*.error")
+        if response.get("errors"):
+            errors = [item for item in response["items"] if next(iter(item.values())).get("error")]
+            raise RuntimeError(f"bulk indexing failed: {errors[:3]}")
+
+
+class StdoutFollower:
+    """Follow a component's stdout file as the shipper's tail input does, shipping new lines."""
+
+    def __init__(self, shipper: FluentShipper, path: Path, *, from_start: bool = False, interval: float = 0.2) -> None:
+        self.shipper = shipper
+        self.path = path
+        self.interval = interval
+        self._pos = 0 if from_start or not path.exists() else path.stat().st_size
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"follow-{path.name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.poll()
+
+    def poll(self) -> int:
+        """Ship what was appended since the last poll (complete lines only)."""
+        with self._lock:
+            try:
+                with open(self.path, "rb") as f:
+                    f.seek(self._pos)
+                    data = f.read()
+            except FileNotFoundError:
+                return 0
+            end = data.rfind(b"\n")
+            if end < 0:
+                return 0
+            self._pos += end + 1
+            return self.shipper.ship(data[: end + 1].split(b"\n"))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.poll()

@@ -1,0 +1,60 @@
+"""A real Elasticsearch node, and fresh indices with this package's template for each test."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from airflow_platform_plugins.task_logs.es import template
+from airflow_platform_plugins.task_logs.es.reader import LogReader
+from tests.harness.elasticsearch import ElasticsearchNode
+from tests.harness.shipping import FluentShipper
+
+
+@pytest.fixture
+def es(elasticsearch_node: ElasticsearchNode, request: pytest.FixtureRequest) -> Iterator[ElasticsearchNode]:
+    yield elasticsearch_node
+
+
+@pytest.fixture
+def prefix(request: pytest.FixtureRequest, elasticsearch_node: ElasticsearchNode) -> Iterator[str]:
+    """An index prefix of this test's own, covered by the index template; deleted afterwards."""
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:60]
+    prefix = f"it-{name}"
+    client = elasticsearch_node.client()
+    body = template.index_template([f"{prefix}*"], settings={"number_of_replicas": 0})
+    template.install(client, body, name=prefix)
+    try:
+        yield prefix
+    finally:
+        elasticsearch_node.delete_indices(f"{prefix}*")
+        client.indices.delete_index_template(name=prefix)
+        client.close()
+
+
+@pytest.fixture
+def client(elasticsearch_node: ElasticsearchNode) -> Iterator[Any]:
+    c = elasticsearch_node.client()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture
+def reader(client: Any, prefix: str, es: ElasticsearchNode) -> Callable[..., LogReader]:
+    def make(pattern: str | None = None, **kwargs: Any) -> LogReader:
+        return LogReader(lambda: client, display=es.url, index_patterns=pattern or f"{prefix}*", **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def shipper(client: Any, prefix: str) -> Callable[..., FluentShipper]:
+    def make(flavour: str = "fluent-bit", **kwargs: Any) -> FluentShipper:
+        return FluentShipper(client, flavour, index_prefix=f"{prefix}-{flavour}", **kwargs)
+
+    return make

@@ -1,0 +1,230 @@
+"""The line writer, with sinks that record what they get (no network)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate
+from airflow_platform_plugins.task_logs.es.writer import Batch, LineWriter, StdoutSink
+from airflow_platform_plugins.task_logs.processor import ShippingProcessor
+from airflow_platform_plugins.task_logs.store import StoreError
+
+REL = "dag_id=d/run_id=r/task_id=t/attempt=1.log"
+TEMPLATE = LogIdTemplate("{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}")
+
+
+class RecordingSink:
+    name = "recording"
+    latency = 0.05
+    max_bytes = 1 << 20
+
+    def __init__(self) -> None:
+        self.docs: list[dict[str, Any]] = []
+        self.ids: list[str] = []
+        self.down = False
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def where(self) -> str:
+        return "the recording sink"
+
+    def send(self, batch: Batch) -> None:
+        with self.lock:
+            self.calls += 1
+            if self.down:
+                raise StoreError("down for the test")
+            for doc_id, offset, doc in batch:
+                assert doc["offset"] == offset
+                self.ids.append(doc_id)
+                self.docs.append(doc)
+
+    def events(self) -> list[str]:
+        with self.lock:
+            return [d["event"] for d in self.docs]
+
+
+class TaskLog:
+    """A try's log file written the way Airflow's supervisor writes it (processor first, then the line)."""
+
+    def __init__(self, base: Path, rel: str = REL) -> None:
+        self.path = base / rel
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "ab")  # noqa: SIM115
+        self.logger = structlog.BytesLogger(self.file)
+
+    def line(self, processor: Callable[..., object], text: str) -> None:
+        event = {"timestamp": "2026-01-01T00:00:00.000001Z", "level": "info", "event": text}
+        processor(self.logger, "info", dict(event))
+        self.logger.msg(json.dumps(event).encode())
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def make_writer(base: Path, *sinks: Any, **kwargs: Any) -> LineWriter:
+    return LineWriter(list(sinks), base_log_folder=str(base), log_id_template=TEMPLATE, upload_timeout=2, **kwargs)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Path:
+    return tmp_path / "logs"
+
+
+def test_lines_are_written_while_the_try_runs_with_consecutive_offsets(base: Path) -> None:
+    sink = RecordingSink()
+    writer = make_writer(base, sink)
+    processor = ShippingProcessor(writer)
+    log = TaskLog(base)
+    for i in range(5):
+        log.line(processor, f"line {i}")
+
+    wait_for(lambda: len(sink.docs) == 5)  # before finish: while the try runs
+
+    offsets = [d["offset"] for d in sink.docs]
+    assert offsets == list(range(offsets[0], offsets[0] + 5))
+    assert sink.events() == [f"line {i}" for i in range(5)]
+    assert {d["log_id"] for d in sink.docs} == {"d-t-r--1-1"}
+    assert writer.finish(str(log.path)) is True
+    assert len(sink.docs) == 5, "finish sends nothing twice"
+
+
+def test_a_resumed_try_continues_above_the_earlier_offsets(base: Path) -> None:
+    """Two segments in one process (a poke, then the next), then one in a new process (another pod)."""
+    sink = RecordingSink()
+    log = TaskLog(base)
+    writer = make_writer(base, sink)
+    processor = ShippingProcessor(writer)
+    for round_ in range(2):
+        for i in range(3):
+            log.line(processor, f"poke {round_} line {i}")
+        assert writer.finish(str(log.path))
+    other = make_writer(base, sink)  # a new process on the same host appends to the same file
+    log.line(ShippingProcessor(other), "after resume")
+    assert other.finish(str(log.path))
+
+    assert sink.events() == [*(f"poke {r} line {i}" for r in range(2) for i in range(3)), "after resume"]
+    offsets = [d["offset"] for d in sink.docs]
+    assert offsets == sorted(set(offsets)), "strictly increasing, no repeats"
+    assert offsets[1:3] == [offsets[0] + 1, offsets[0] + 2], "consecutive within a segment"
+
+
+def test_a_triggerer_part_gets_the_same_log_id_and_later_offsets(base: Path) -> None:
+    sink = RecordingSink()
+    writer = make_writer(base, sink)
+    task = TaskLog(base)
+    task.line(ShippingProcessor(writer), "before defer")
+    assert writer.finish(str(task.path))
+    trigger = TaskLog(base, REL + ".trigger.7.log")
+    trigger.line(ShippingProcessor(writer), "trigger fired")
+    assert writer.finish(str(trigger.path))
+
+    assert [d["log_id"] for d in sink.docs] == ["d-t-r--1-1"] * 2
+    assert sink.docs[0]["offset"] < sink.docs[1]["offset"]
+
+
+def test_a_failing_sink_is_retried_and_reported_once_in_the_task_log(base: Path) -> None:
+    sink = RecordingSink()
+    sink.down = True
+    writer = make_writer(base, sink, retry_max_delay=0.1)
+    processor = ShippingProcessor(writer)
+    log = TaskLog(base)
+    for i in range(3):
+        log.line(processor, f"line {i}")
+    assert writer.finish(str(log.path)) is False  # gave up waiting after upload_timeout
+    failures = sink.calls
+    assert failures > 2, "retried"
+
+    sink.down = False
+    wait_for(lambda: not writer.pending())
+
+    events = sink.events()
+    assert events[:3] == ["line 0", "line 1", "line 2"]
+    reports = [e for e in events if "down for the test" in e]
+    assert len(reports) == 1, events
+    assert len([e for e in events if "recovered" in e]) == 1, events
+    offsets = [d["offset"] for d in sink.docs]
+    assert offsets == list(range(offsets[0], offsets[0] + len(offsets)))
+
+
+def test_a_line_still_being_written_waits_for_its_newline(base: Path) -> None:
+    sink = RecordingSink()
+    writer = make_writer(base, sink)
+    path = base / REL
+    path.parent.mkdir(parents=True)
+    with open(path, "ab") as f:
+        writer.track(str(path))
+        f.write(b'{"event": "complete"}\n{"event": "half')
+        f.flush()
+        wait_for(lambda: len(sink.docs) == 1)
+        time.sleep(0.2)
+        assert sink.events() == ["complete"]
+        f.write(b' done"}')
+    assert writer.finish(str(path))
+    assert sink.events() == ["complete", "half done"]
+
+
+def test_files_outside_the_log_folder_and_other_layouts_are_ignored(base: Path, tmp_path: Path) -> None:
+    sink = RecordingSink()
+    writer = make_writer(base, sink)
+    elsewhere = tmp_path / "elsewhere.log"
+    elsewhere.write_text('{"event": "x"}\n')
+    custom = base / "custom" / "layout.log"
+    custom.parent.mkdir(parents=True)
+    custom.write_text('{"event": "x"}\n')
+    writer.track(str(elsewhere))
+    writer.track(str(custom))
+    time.sleep(0.2)
+    assert sink.docs == []
+    assert writer.pending() == []
+
+
+def test_stdout_sink_writes_whole_json_lines(base: Path, tmp_path: Path) -> None:
+    out = tmp_path / "stdout"
+    with open(out, "wb") as f:
+        writer = make_writer(base, StdoutSink(fd=f.fileno()))
+        log = TaskLog(base)
+        processor = ShippingProcessor(writer)
+        for i in range(3):
+            log.line(processor, f"line {i}")
+        assert writer.finish(str(log.path))
+    docs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [d["event"] for d in docs] == ["line 0", "line 1", "line 2"]
+    assert all(d["log_id"] == "d-t-r--1-1" and "@timestamp" in d and "message" in d for d in docs)
+
+
+def test_stdout_sink_reports_a_closed_stdout() -> None:
+    r, w = os.pipe()
+    os.close(r)
+    sink = StdoutSink(fd=w)
+    with pytest.raises(StoreError, match="cannot write to stdout"):
+        sink.send([("id", 1, {"event": "x"})])
+    os.close(w)
+
+
+def test_the_child_after_fork_starts_empty(base: Path) -> None:
+    sink = RecordingSink()
+    writer = make_writer(base, sink)
+    log = TaskLog(base)
+    log.line(ShippingProcessor(writer), "in parent")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        os._exit(0 if writer.pending() == [] and writer._thread is None else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert writer.finish(str(log.path))
