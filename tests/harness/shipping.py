@@ -138,12 +138,16 @@ class FluentShipper:
 
     # -- shipping ----------------------------------------------------------------------------------
 
-    def documents(self, lines: Iterable[bytes], when: datetime | None = None) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    def documents(
+        self, lines: Iterable[bytes], when: datetime | None = None
+    ) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """``(index, _id, document)`` for each Airflow line among ``lines``."""
         for line in lines:
             if not line.strip():
                 continue
-            time, record = self.parse_container_line(self.container_line(line, when or datetime.now(timezone.utc)))
+            time, record = self.parse_container_line(
+                self.container_line(line, when or datetime.now(timezone.utc))
+            )
             record = self.parse_line(self.add_metadata(record))
             if self.is_airflow_line(record):
                 yield self.index_and_id(time, record)
@@ -178,7 +182,9 @@ class FluentShipper:
 class StdoutFollower:
     """Follow a component's stdout file as the shipper's tail input does, shipping new lines."""
 
-    def __init__(self, shipper: FluentShipper, path: Path, *, from_start: bool = False, interval: float = 0.2) -> None:
+    def __init__(
+        self, shipper: FluentShipper, path: Path, *, from_start: bool = False, interval: float = 0.2
+    ) -> None:
         self.shipper = shipper
         self.path = path
         self.interval = interval

@@ -28,6 +28,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from airflow_platform_plugins.task_logs.es.bulk import OVERFLOW_FIELD
 from airflow_platform_plugins.task_logs.es.client import translate_error
 from airflow_platform_plugins.task_logs.es.shapes import Normaliser, source_excludes
@@ -271,7 +273,7 @@ class LogReader:
             )
         check = bool(mapping.analysed)
         line_of = self._normaliser.line
-        dumps = json.JSONEncoder(ensure_ascii=False).encode
+        encode = msgspec.json.Encoder().encode
         shared = identical = 0
         last_offset: Any = None
         last_text = ""
@@ -301,7 +303,7 @@ class LogReader:
                     if OVERFLOW_FIELD in source:
                         _merge_overflow(source)
                     line = line_of(source)
-                    text = dumps(line)
+                    text = encode(line).decode("utf-8", "replace")
                     offset = hit["sort"][0]
                     if offset == last_offset:
                         if text == last_text:
@@ -376,7 +378,8 @@ class LogReader:
     ) -> Generator[str, None, None]:
         pit = None
         try:
-            pit = client.open_point_in_time(index=indices, keep_alive="1m", ignore_unavailable=True).body["id"]
+            opened = client.open_point_in_time(index=indices, keep_alive="1m", ignore_unavailable=True)
+            pit = opened.body["id"]
             sort = [
                 {"@timestamp": {"order": "asc", "unmapped_type": "date", "missing": "_last"}},
                 {"timestamp": {"order": "asc", "unmapped_type": "date", "missing": "_last"}},

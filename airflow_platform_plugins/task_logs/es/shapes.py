@@ -89,27 +89,29 @@ class Normaliser:
 
     def line(self, source: dict[str, Any]) -> dict[str, Any]:
         """The Airflow log line that ``source`` stores."""
-        out: dict[str, Any] = {}
-        timestamp = source.get("timestamp")
+        get = source.get
+        timestamp = get("timestamp")
         if timestamp is None:
-            timestamp = source.get("@timestamp")
+            timestamp = get("@timestamp")
             if timestamp is None:
-                timestamp = source.get("asctime")
-            timestamp = iso_timestamp(timestamp)
-        if timestamp is not None:
-            out["timestamp"] = timestamp
-        level = source.get("level")
-        if level is None and isinstance(source.get("levelname"), str):
-            level = source["levelname"].lower()
-        if level is not None:
+                timestamp = get("asctime")
+            if timestamp.__class__ is str and not timestamp.endswith("Z"):
+                timestamp = iso_timestamp(timestamp)
+        out: dict[str, Any] = {} if timestamp is None else {"timestamp": timestamp}
+        level = get("level")
+        if level is None:
+            levelname = get("levelname")
+            if levelname.__class__ is str:
+                out["level"] = levelname.lower()
+        else:
             out["level"] = level
-        event = source.get("event")
+        event = get("event")
         if event is None:
-            event = source.get("message")
+            event = get("message")
             if event is None:
-                raw = source.get("log")
-                event = raw.rstrip("\n") if isinstance(raw, str) else ""
-        out["event"] = event if isinstance(event, str) else str(event)
+                raw = get("log")
+                event = raw.rstrip("\n") if raw.__class__ is str else ""
+        out["event"] = event if event.__class__ is str else str(event)
         drop = self._drop
         for key, value in source.items():
             if key not in drop and key not in out:

@@ -14,6 +14,7 @@ logged it, including the lines this package adds to report a failure.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -381,10 +382,8 @@ class LineWriter:
     def _include_report(segment: _Segment) -> None:
         """A report line written into a finished segment's file after its end still belongs to it."""
         if segment.end is not None and segment.logger is not None:
-            try:
+            with contextlib.suppress(OSError):
                 segment.end = max(segment.end, os.stat(segment.path).st_size)
-            except OSError:
-                pass
 
     @staticmethod
     def _read_lines(segment: _Segment, pos: int, max_bytes: int, *, final: bool) -> tuple[list[bytes], int]:

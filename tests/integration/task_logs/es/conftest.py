@@ -15,8 +15,8 @@ from tests.harness.shipping import FluentShipper
 
 
 @pytest.fixture
-def es(elasticsearch_node: ElasticsearchNode, request: pytest.FixtureRequest) -> Iterator[ElasticsearchNode]:
-    yield elasticsearch_node
+def es(elasticsearch_node: ElasticsearchNode) -> ElasticsearchNode:
+    return elasticsearch_node
 
 
 @pytest.fixture

@@ -28,10 +28,16 @@ def stdout_lines(
 ) -> list[bytes]:
     """What the writer prints for these lines of a try (one segment)."""
     builder = DocumentBuilder(
-        identity=identity, log_id=TEMPLATE.render(identity), host="worker-0", offset_field="offset", host_field="host"
+        identity=identity,
+        log_id=TEMPLATE.render(identity),
+        host="worker-0",
+        offset_field="offset",
+        host_field="host",
     )
     return [
-        to_json_line(builder.build(airflow_line(text, start + timedelta(seconds=i * step)), base + i + 1)).rstrip()
+        to_json_line(
+            builder.build(airflow_line(text, start + timedelta(seconds=i * step)), base + i + 1)
+        ).rstrip()
         for i, text in enumerate(texts)
     ]
 
@@ -112,7 +118,9 @@ def test_every_shape_users_have_is_read(
     provider_lines = []
     for i, text in enumerate(expected):
         line = json.loads(airflow_line(text, START + timedelta(seconds=i)))
-        provider_lines.append(json.dumps({**line, "log_id": TEMPLATE.render(identity), "offset": i + 1}).encode())
+        provider_lines.append(
+            json.dumps({**line, "log_id": TEMPLATE.render(identity), "offset": i + 1}).encode()
+        )
     shipper("fluentd").ship(provider_lines, when=START)
     shapes["provider write_stdout"] = TEMPLATE.render(identity)
     # The provider's write_to_es: the same documents, bulk-indexed by the provider with random ids.
@@ -120,7 +128,10 @@ def test_every_shape_users_have_is_read(
     body = []
     for i, text in enumerate(expected):
         line = json.loads(airflow_line(text, START + timedelta(seconds=i)))
-        body += [{"index": {"_index": f"{prefix}-provider"}}, {**line, "log_id": TEMPLATE.render(identity), "offset": i + 1}]
+        body += [
+            {"index": {"_index": f"{prefix}-provider"}},
+            {**line, "log_id": TEMPLATE.render(identity), "offset": i + 1},
+        ]
     client.bulk(operations=body, refresh=True)
     shapes["provider write_to_es"] = TEMPLATE.render(identity)
     # Airflow 2 json_format through Filebeat/Logstash: asctime, levelname, message, nanosecond offsets.
@@ -171,7 +182,7 @@ def index_docs(client: Any, index: str, docs: list[dict[str, Any]]) -> None:
 
 
 def doc(i: int, offset: Any = None, log_id: str = LOG_ID, text: str | None = None) -> dict[str, Any]:
-    out = json.loads(airflow_line(text or f"line {i:04d}", START + timedelta(seconds=i)))
+    out: dict[str, Any] = json.loads(airflow_line(text or f"line {i:04d}", START + timedelta(seconds=i)))
     out["log_id"] = log_id
     if offset is not None:
         out["offset"] = offset
@@ -189,7 +200,9 @@ def test_missing_and_non_numeric_offsets_are_reported_once_and_shown(
     got = read(reader(), LOG_ID)
 
     assert sorted(events(got)) == [f"line {i:04d}" for i in range(10)], "no line lost"
-    assert events(got)[:8] == [f"line {i:04d}" for i in range(10) if i not in (3, 6)], "the ordered ones first"
+    assert events(got)[:8] == [f"line {i:04d}" for i in range(10) if i not in (3, 6)], (
+        "the ordered ones first"
+    )
     (report,) = reports(got)
     assert report.startswith("2 documents of this log have no numeric offset")
 
@@ -206,7 +219,9 @@ def test_duplicate_offsets_are_reported_once_and_nothing_is_skipped(
 
     texts = events(got)
     assert [t for t in texts if t.startswith("line")] == [f"line {i:04d}" for i in range(250)]
-    assert sorted(t for t in texts if t.startswith("other")) == sorted(f"other writer {i}" for i in range(95, 105))
+    assert sorted(t for t in texts if t.startswith("other")) == sorted(
+        f"other writer {i}" for i in range(95, 105)
+    )
     assert len(texts) == 260
     assert sorted(reports(got)) == [
         "10 documents share their offset with a different document of this log (two writers used the same "
@@ -249,9 +264,13 @@ def test_log_id_mapped_as_analysed_text_is_reported_once_and_matched_exactly(
         index_docs(
             client,
             index,
-            [doc(i, offset=i + 1) for i in range(40)] + [doc(i, offset=i + 1, log_id=decoy, text="decoy") for i in range(5)],
+            [doc(i, offset=i + 1) for i in range(40)]
+            + [doc(i, offset=i + 1, log_id=decoy, text="decoy") for i in range(5)],
         )
-        assert client.indices.get_mapping(index=index).body[index]["mappings"]["properties"]["log_id"]["type"] == "text"
+        assert (
+            client.indices.get_mapping(index=index).body[index]["mappings"]["properties"]["log_id"]["type"]
+            == "text"
+        )
 
         got = read(reader(index, page_size=100), LOG_ID)
 

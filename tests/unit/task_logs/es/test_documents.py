@@ -21,7 +21,13 @@ def builder(**kwargs: str) -> DocumentBuilder:
 
 def test_a_line_becomes_airflows_fields_plus_what_elasticsearch_readers_need() -> None:
     line = json.dumps(
-        {"timestamp": "2026-01-01T00:00:00.123456Z", "level": "info", "event": "hello", "logger": "task.stdout", "chan": "stdout"}
+        {
+            "timestamp": "2026-01-01T00:00:00.123456Z",
+            "level": "info",
+            "event": "hello",
+            "logger": "task.stdout",
+            "chan": "stdout",
+        }
     ).encode()
 
     doc = builder().build(line, 17)

@@ -24,7 +24,10 @@ DEFAULT = "{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}"
         ),
         ("dag_id=d/run_id=r/task_id=t/map_index=7/attempt=1.log", TryIdentity("d", "t", "r", 7, 1)),
         ("dag_id=d/run_id=r/task_id=t/attempt=3.log.trigger.42.log", TryIdentity("d", "t", "r", -1, 3)),
-        ("dag_id=d/run_id=run/with/slash/task_id=t/attempt=1.log", TryIdentity("d", "t", "run/with/slash", -1, 1)),
+        (
+            "dag_id=d/run_id=run/with/slash/task_id=t/attempt=1.log",
+            TryIdentity("d", "t", "run/with/slash", -1, 1),
+        ),
         ("dag_id=漢字.Ω/run_id=rün/task_id=ß.-0/attempt=1.log", TryIdentity("漢字.Ω", "ß.-0", "rün", -1, 1)),
     ],
 )

@@ -22,12 +22,19 @@ AIRFLOW_LINE = {
 
 def ours(**kwargs: str) -> dict[str, object]:
     fields = {"offset_field": "offset", "host_field": "host", **kwargs}
-    builder = DocumentBuilder(identity=TryIdentity("d", "t", "r", -1, 1), log_id="d-t-r--1-1", host="w", **fields)
+    builder = DocumentBuilder(
+        identity=TryIdentity("d", "t", "r", -1, 1), log_id="d-t-r--1-1", host="w", **fields
+    )
     return builder.build(json.dumps(AIRFLOW_LINE).encode(), 5)
 
 
 def fluent_bit(doc: dict[str, object]) -> dict[str, object]:
-    return {**doc, "stream": "stdout", "ingest_time": "2026-01-01T00:00:00.2Z", "kubernetes": {"pod_name": "p", "host": "node"}}
+    return {
+        **doc,
+        "stream": "stdout",
+        "ingest_time": "2026-01-01T00:00:00.2Z",
+        "kubernetes": {"pod_name": "p", "host": "node"},
+    }
 
 
 def fluentd(doc: dict[str, object]) -> dict[str, object]:

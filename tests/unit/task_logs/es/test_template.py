@@ -24,19 +24,33 @@ def test_dotted_fields_are_nested_properties() -> None:
 def test_the_template_covers_the_patterns() -> None:
     body = template.index_template(["airflow-logs-*"], settings={"number_of_replicas": 0})
     assert body["index_patterns"] == ["airflow-logs-*"]
-    assert body["template"]["settings"] == {"number_of_replicas": 0}
+    assert body["template"]["settings"] == {
+        "index.sort.field": ["log_id", "offset"],
+        "index.sort.order": ["asc", "asc"],
+        "number_of_replicas": 0,
+    }
+    assert "settings" not in template.index_template(["x"], sort=False)["template"]
     json.dumps(body)
 
 
 @pytest.mark.parametrize(
     ("target", "patterns"),
-    [("airflow-logs", ["airflow-logs*"]), ("<airflow-logs-{now/d}>", ["airflow-logs*"]), ("logs-*", ["logs*"])],
+    [
+        ("airflow-logs", ["airflow-logs*"]),
+        ("<airflow-logs-{now/d}>", ["airflow-logs*"]),
+        ("logs-*", ["logs*"]),
+    ],
 )
 def test_patterns_for_write_to_es_cover_date_math(target: str, patterns: list[str]) -> None:
     assert template.template_patterns(target) == patterns
 
 
 def test_the_command_prints_it(capsys: pytest.CaptureFixture[str]) -> None:
-    assert template.main(["--index-pattern", "airflow-logs-*", "--host-field", "host", "--offset-field", "offset"]) == 0
+    assert (
+        template.main(
+            ["--index-pattern", "airflow-logs-*", "--host-field", "host", "--offset-field", "offset"]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed["index_patterns"] == ["airflow-logs-*"]

@@ -71,7 +71,9 @@ class TaskLog:
 
 
 def make_writer(base: Path, *sinks: Any, **kwargs: Any) -> LineWriter:
-    return LineWriter(list(sinks), base_log_folder=str(base), log_id_template=TEMPLATE, upload_timeout=2, **kwargs)
+    return LineWriter(
+        list(sinks), base_log_folder=str(base), log_id_template=TEMPLATE, upload_timeout=2, **kwargs
+    )
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:

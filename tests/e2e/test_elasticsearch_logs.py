@@ -1,0 +1,322 @@
+"""Task logs in a real Elasticsearch, from a real Airflow 3: the worker's stdout is shipped the way
+Fluent Bit and Fluentd ship it, and the api-server reads the lines back from Elasticsearch only."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_platform_plugins.task_logs.es import template
+from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate, parse_relative_path
+from tests.e2e.dags import log_dags
+from tests.harness.airflow import AirflowDeployment, events, log_sources
+from tests.harness.elasticsearch import ElasticsearchNode
+from tests.harness.faultproxy import FaultProxy
+from tests.harness.processes import free_port
+from tests.harness.shipping import FLAVOURS, FluentShipper, StdoutFollower
+
+pytestmark = pytest.mark.airflow
+
+DAGS = Path(__file__).parent / "dags"
+SHIPPED_PREFIX = "airflow-logs"
+DIRECT_INDEX = "direct-logs"
+FRONTEND = "kibana.example.com/app/discover#/?_a=(query:(query:'log_id:\"{log_id}\"'))"
+LOG_ID = LogIdTemplate("{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}")
+
+
+@dataclass
+class EsAirflow:
+    deployment: AirflowDeployment
+    node: ElasticsearchNode
+    proxy: FaultProxy
+    client: Any
+
+    @contextlib.contextmanager
+    def shipping(self, flavour: str = "fluent-bit") -> Iterator[FluentShipper]:
+        """Ship what the worker (scheduler) and the triggerer print, from now on, as ``flavour`` does."""
+        shipper = FluentShipper(self.client, flavour, index_prefix=SHIPPED_PREFIX)
+        run = self.deployment.home / "run"
+        followers = [StdoutFollower(shipper, run / f"{name}.log") for name in ("scheduler", "triggerer")]
+        try:
+            yield shipper
+        finally:
+            for follower in followers:
+                follower.stop()
+
+    def stored(self, log_id: str, index: str = f"{SHIPPED_PREFIX}-*") -> list[dict[str, Any]]:
+        """The documents of ``log_id``, by offset (read directly, not through the package's reader)."""
+        self.client.indices.refresh(index=index, ignore_unavailable=True, allow_no_indices=True)
+        response = self.client.search(
+            index=index,
+            query={"term": {"log_id": log_id}},
+            sort=[{"offset": "asc"}],
+            size=10000,
+            ignore_unavailable=True,
+            allow_no_indices=True,
+        )
+        return [hit["_source"] for hit in response["hits"]["hits"]]
+
+
+@pytest.fixture(scope="module")
+def es_airflow(
+    elasticsearch_node: ElasticsearchNode, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EsAirflow]:
+    """Airflow writing task logs to its stdout (``write_stdout``); the api-server has its own empty log
+    folder and no route to the worker's log server, so what it shows comes from Elasticsearch. Workers
+    reach Elasticsearch through a cuttable proxy (for ``write_to_es``)."""
+    client = elasticsearch_node.client()
+    body = template.index_template(
+        [f"{SHIPPED_PREFIX}-*", f"{DIRECT_INDEX}*"], settings={"number_of_replicas": 0}
+    )
+    template.install(client, body)
+    proxy = FaultProxy(elasticsearch_node.port)
+    home = tmp_path_factory.mktemp("airflow-es")
+    closed_port = str(free_port())
+    deployment = AirflowDeployment(
+        home,
+        dags=[DAGS / "log_dags.py", DAGS / "es_dags.py"],
+        settings={
+            "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
+            "AIRFLOW__ELASTICSEARCH__HOST": proxy.url,
+            "AIRFLOW__ELASTICSEARCH__WRITE_STDOUT": "True",
+            "AIRFLOW__ELASTICSEARCH__INDEX_PATTERNS": f"{SHIPPED_PREFIX}-*,{DIRECT_INDEX}*",
+            "AIRFLOW__ELASTICSEARCH__FRONTEND": FRONTEND,
+            "AIRFLOW__ELASTICSEARCH__TARGET_INDEX": DIRECT_INDEX,
+            "AIRFLOW__PLATFORM_LOGGING__FLUSH_INTERVAL": "1",
+            "AIRFLOW__PLATFORM_LOGGING__UPLOAD_TIMEOUT": "5",
+            "AIRFLOW__PLATFORM_LOGGING__RETRY_MAX_DELAY": "2",
+            "AIRFLOW__SCHEDULER__ALLOWED_RUN_ID_PATTERN": r"^[^\x00-\x1f]+$",
+        },
+        component_settings={
+            "api-server": {
+                "AIRFLOW__ELASTICSEARCH__HOST": elasticsearch_node.url,
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "api-server-logs"),
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": closed_port,
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": closed_port,
+            }
+        },
+    )
+    try:
+        deployment.start()
+        yield EsAirflow(deployment, elasticsearch_node, proxy, client)
+    finally:
+        deployment.stop()
+        proxy.close()
+        elasticsearch_node.delete_indices(f"{SHIPPED_PREFIX}-*")
+        elasticsearch_node.delete_indices(f"{DIRECT_INDEX}*")
+        client.close()
+
+
+def relative_path(dag_id: str, run_id: str, task_id: str, attempt: int = 1, map_index: int = -1) -> str:
+    mapped = f"map_index={map_index}/" if map_index >= 0 else ""
+    return f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/{mapped}attempt={attempt}.log"
+
+
+def log_id_of(rel: str) -> str:
+    identity = parse_relative_path(rel)
+    assert identity is not None
+    return LOG_ID.render(identity)
+
+
+def numbered(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}-{i:05d} via {'logger' if i % 2 else 'print'}" for i in range(count)]
+
+
+def local_events(path: Path) -> list[str]:
+    return [json.loads(line)["event"] for line in path.read_text().splitlines() if line.strip()]
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 60, interval: float = 1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
+def has_all_lines(es_airflow: EsAirflow, rel: str) -> bool:
+    """Whether Elasticsearch holds as many documents of the try as its local file has lines."""
+    local = local_events(es_airflow.deployment.log_folder / rel)
+    return len(es_airflow.stored(log_id_of(rel))) >= len(local)
+
+
+def assert_only_elasticsearch_sources(entries: list[dict[str, Any]]) -> None:
+    sources = log_sources(entries)
+    assert any(s.startswith("Elasticsearch ") for s in sources), sources
+    assert not [s for s in sources if s.startswith("/")], f"the api-server read local files: {sources}"
+    assert not [s for s in sources if s.startswith("http")], f"the api-server read the worker: {sources}"
+
+
+def assert_offsets_in_order(docs: list[dict[str, Any]]) -> None:
+    offsets = [doc["offset"] for doc in docs]
+    assert offsets == sorted(set(offsets)), "offsets repeat or are out of order"
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_running_and_finished_try_are_read_from_elasticsearch(es_airflow: EsAirflow, flavour: str) -> None:
+    airflow = es_airflow.deployment
+    with es_airflow.shipping(flavour):
+        run = airflow.trigger("chatty", conf={"lines": 80, "interval": 0.25, "prefix": "live"})
+        airflow.wait_task_state("chatty", run, "talk", ["running"])
+
+        def live() -> list[str]:
+            return [e for e in events(airflow.read_log("chatty", run, "talk")) if e.startswith("live-")]
+
+        seen = wait_until(lambda: len(live()) >= 12 and live(), timeout=30)
+        state = airflow.task_instance("chatty", run, "talk")["state"]
+        entries = airflow.read_log("chatty", run, "talk")
+
+        assert state == "running", "the task ended before the test could read its live log"
+        assert seen == numbered("live", len(seen))
+        assert_only_elasticsearch_sources(entries)
+        assert not list((airflow.home / "api-server-logs").rglob("*.log"))
+
+        assert airflow.wait_run("chatty", run) == "success"
+        rel = relative_path("chatty", run, "talk")
+        local = local_events(airflow.log_folder / rel)
+        wait_until(lambda: len(es_airflow.stored(log_id_of(rel))) >= len(local), timeout=30)
+
+    entries = airflow.read_log("chatty", run, "talk")
+    assert [e for e in events(entries) if e.startswith("live-")] == numbered("live", 80)
+    assert_only_elasticsearch_sources(entries)
+    docs = es_airflow.stored(log_id_of(rel))
+    assert [doc["event"] for doc in docs] == local, "every line of the try, once, in the file's order"
+    assert_offsets_in_order(docs)
+    offsets = [doc["offset"] for doc in docs]
+    assert offsets == list(range(offsets[0], offsets[0] + len(offsets))), "one segment: no gaps"
+    assert {doc["kubernetes"]["pod_name"] for doc in docs} == {"airflow-worker-0"}
+
+
+def test_two_tries_and_mapped_task_instances_keep_separate_logs(es_airflow: EsAirflow) -> None:
+    airflow = es_airflow.deployment
+    with es_airflow.shipping("fluentd"):
+        retry_run = airflow.trigger("es_retry")
+        mapped_run = airflow.trigger("es_mapped")
+        assert airflow.wait_run("es_retry", retry_run) == "success"
+        assert airflow.wait_run("es_mapped", mapped_run) == "success"
+        expected = {
+            ("es_retry", retry_run, "flaky", 1, -1): [f"try-1 line-{k}" for k in range(5)],
+            ("es_retry", retry_run, "flaky", 2, -1): [f"try-2 line-{k}" for k in range(5)],
+            **{
+                ("es_mapped", mapped_run, "each", 1, i): [f"map-{i} line-{k}" for k in range(5)]
+                for i in range(3)
+            },
+        }
+        for dag_id, run, task_id, attempt, map_index in expected:
+            rel = relative_path(dag_id, run, task_id, attempt, map_index)
+            wait_until(partial(has_all_lines, es_airflow, rel), timeout=30)
+
+    for (dag_id, run, task_id, attempt, map_index), lines in expected.items():
+        entries = airflow.read_log(dag_id, run, task_id, try_number=attempt, map_index=map_index)
+        shown = [e for e in events(entries) if e.startswith(("try-", "map-"))]
+        assert shown == lines, (dag_id, attempt, map_index)
+        assert_only_elasticsearch_sources(entries)
+    failed_try = airflow.read_log("es_retry", retry_run, "flaky", try_number=1)
+    details = [d for entry in failed_try for d in entry.get("error_detail") or []]
+    assert any(d.get("exc_value") == "first try fails on purpose" for d in details), (
+        "the traceback, structured"
+    )
+
+
+def test_deferral_and_reschedule_keep_one_ordered_log(es_airflow: EsAirflow, tmp_path: Path) -> None:
+    """The part before deferral, the triggerer's part and the part after resuming are three writers;
+    so are the pokes of a reschedule sensor. Offsets keep increasing across all of them."""
+    airflow = es_airflow.deployment
+    with es_airflow.shipping("fluent-bit"):
+        deferred = airflow.trigger("deferring")
+        sensed = airflow.trigger(
+            "reschedule_sensor", conf={"counter_file": str(tmp_path / "pokes"), "pokes": 4}
+        )
+        assert airflow.wait_run("deferring", deferred) == "success"
+        assert airflow.wait_run("reschedule_sensor", sensed, timeout=300) == "success"
+        defer_rel = relative_path("deferring", deferred, "defer")
+        sensor_rel = relative_path("reschedule_sensor", sensed, "wait")
+        trigger_files = list((airflow.log_folder / defer_rel).parent.glob("attempt=1.log.trigger.*.log"))
+        assert trigger_files, "the triggerer wrote its part"
+        expected_docs = sum(len(local_events(p)) for p in [airflow.log_folder / defer_rel, *trigger_files])
+        wait_until(lambda: len(es_airflow.stored(log_id_of(defer_rel))) >= expected_docs, timeout=30)
+        sensor_lines = local_events(airflow.log_folder / sensor_rel)
+        wait_until(lambda: len(es_airflow.stored(log_id_of(sensor_rel))) >= len(sensor_lines), timeout=30)
+
+    defer_docs = es_airflow.stored(log_id_of(defer_rel))
+    assert len(defer_docs) == expected_docs
+    assert_offsets_in_order(defer_docs)
+    texts = [doc["event"] for doc in defer_docs]
+    assert texts.index("before-defer") < texts.index("after-resume")
+    trigger_events = set(local_events(trigger_files[0]))
+    trigger_positions = [i for i, text in enumerate(texts) if text in trigger_events]
+    assert texts.index("before-defer") < min(trigger_positions)
+    assert max(trigger_positions) < texts.index("after-resume"), "the triggerer's part sits between"
+    shown = events(airflow.read_log("deferring", deferred, "defer"))
+    assert shown.count("before-defer") == shown.count("after-resume") == 1
+
+    sensor_docs = es_airflow.stored(log_id_of(sensor_rel))
+    assert [doc["event"] for doc in sensor_docs] == sensor_lines
+    assert_offsets_in_order(sensor_docs)
+    pokes = [
+        e for e in events(airflow.read_log("reschedule_sensor", sensed, "wait")) if e.startswith("poke-")
+    ]
+    assert pokes == [f"poke-{n:03d} line-{k}" for n in range(1, 5) for k in range(3)]
+
+
+def test_direct_mode_loses_and_duplicates_nothing_when_the_cluster_is_down(es_airflow: EsAirflow) -> None:
+    airflow = es_airflow.deployment
+    airflow.restart_component(
+        "scheduler",
+        {"AIRFLOW__ELASTICSEARCH__WRITE_STDOUT": "False", "AIRFLOW__ELASTICSEARCH__WRITE_TO_ES": "True"},
+    )
+    try:
+        es_airflow.proxy.down()
+        try:
+            run = airflow.trigger("chatty", conf={"lines": 30, "interval": 0.05, "prefix": "outage"})
+            assert airflow.wait_run("chatty", run) == "success"
+            rel = relative_path("chatty", run, "talk")
+            assert es_airflow.stored(log_id_of(rel), f"{DIRECT_INDEX}*") == []
+        finally:
+            es_airflow.proxy.up()
+        local_path = airflow.log_folder / rel
+        stored = wait_until(
+            lambda: (
+                (docs := es_airflow.stored(log_id_of(rel), f"{DIRECT_INDEX}*"))
+                and [d["event"] for d in docs] == local_events(local_path)
+                and docs
+            ),
+            timeout=60,
+        )
+    finally:
+        airflow.restart_component("scheduler", {})
+
+    local = local_events(local_path)
+    assert [doc["event"] for doc in stored] == local, "every line once, in order"
+    assert_offsets_in_order(stored)
+    assert len([e for e in local if e.startswith("Remote task log store unavailable")]) == 1
+    assert len([e for e in local if "recovered" in e]) == 1
+    entries = airflow.read_log("chatty", run, "talk")
+    assert [e for e in events(entries) if e.startswith("outage-")] == numbered("outage", 30)
+
+
+def test_the_ui_links_each_try_to_kibana(es_airflow: EsAirflow) -> None:
+    airflow = es_airflow.deployment
+    run = airflow.trigger(log_dags.ODD_DAG_ID, run_id="rün-ünïcødé-漢字")
+    assert airflow.wait_run(log_dags.ODD_DAG_ID, run) == "success"
+    path = (
+        f"/dags/{urllib.parse.quote(log_dags.ODD_DAG_ID, safe='')}/dagRuns/{urllib.parse.quote(run, safe='')}"
+        f"/taskInstances/{urllib.parse.quote(log_dags.ODD_TASK_ID, safe='')}/externalLogUrl/1"
+    )
+    response = airflow.api("GET", path)
+    assert response.status_code == 200, response.text
+    log_id = log_id_of(relative_path(log_dags.ODD_DAG_ID, run, log_dags.ODD_TASK_ID))
+    assert response.json()["url"] == "https://" + FRONTEND.format(log_id=urllib.parse.quote(log_id))
+    config = airflow.client.get("/ui/config").json()
+    assert config["show_external_log_redirect"] is True
+    assert config["external_log_name"] == "Elasticsearch"

@@ -1,0 +1,66 @@
+"""A log of 1,000,000 lines reads completely, in order, in bounded memory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from tests.harness import bulkload
+from tests.harness.elasticsearch import ElasticsearchNode
+
+LINES = 1_000_000
+# Reads the log in a fresh interpreter; prints lines, order, and memory (RSS after imports and
+# client creation, and the peak the kernel saw).
+READ = r"""
+import json, resource, sys
+from airflow_platform_plugins.task_logs.es.client import ClientHandle, ClientSettings
+from airflow_platform_plugins.task_logs.es.reader import LogReader
+
+url, pattern, log_id = sys.argv[1:4]
+client = ClientHandle(ClientSettings((url,), {"request_timeout": 300}))
+client()
+
+def rss_mb():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) / 1024
+
+baseline = rss_mb()
+lines, expected, in_order, first = 0, 0, True, None
+for line in LogReader(client, display=url, index_patterns=pattern).iter_lines(log_id):
+    start = line.index('"event":"') + 9
+    number = int(line[start:start + 7])
+    in_order = in_order and number == expected
+    expected += 1
+    lines += 1
+    first = first or json.loads(line)
+print(json.dumps({
+    "lines": lines, "in_order": in_order, "first": first, "baseline_rss_mb": baseline,
+    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+}))
+"""
+
+
+def test_a_million_line_log_reads_completely_in_order_in_bounded_memory(
+    es: ElasticsearchNode, client: Any, prefix: str
+) -> None:
+    log_id = bulkload.load(client, LINES, index_prefix=prefix)
+    assert client.count(index=f"{prefix}-*")["count"] == LINES
+
+    result = subprocess.run(
+        [sys.executable, "-c", READ, es.url, f"{prefix}-*", log_id],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["lines"] == LINES
+    assert report["in_order"] is True
+    assert report["first"]["event"].startswith("0000000 ")
+    assert set(report["first"]) == {"timestamp", "level", "event", "logger"}
+    # Two pages of 10,000 documents at most are held at once, whatever the log's length.
+    growth = report["peak_rss_mb"] - report["baseline_rss_mb"]
+    assert growth < 60, f"reading grew the process by {growth:.0f} MB"
