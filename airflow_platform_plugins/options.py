@@ -334,7 +334,7 @@ ES_COMPAT_WITH = _airflow(
 ES_READ_PAGE_SIZE = Option(
     SECTION,
     "es_read_page_size",
-    "10000",
+    "5000",
     "integer",
     "Elasticsearch: documents fetched per search while reading (one page is read ahead); bounds the "
     "reader's memory. The provider's ``max_lines_per_page`` is not used.",
@@ -343,9 +343,10 @@ ES_READ_PAGE_SIZE = Option(
 ES_BULK_MAX_BYTES = Option(
     SECTION,
     "es_bulk_max_bytes",
-    "5242880",
+    "2097152",
     "bytes",
-    "Elasticsearch ``write_to_es``: largest bulk request; a larger backlog is sent in several.",
+    "Elasticsearch ``write_to_es``: most log bytes sent at once (as two parallel bulk requests when "
+    "large); a larger backlog is sent in several rounds.",
     minimum=4096,
 )
 ES_INSTALL_TEMPLATE = Option(

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import gcs_ops, s3_ops
+from benchmarks.es_bench import es_section, print_es_table
 from benchmarks.footprint import measure_footprint, print_footprint
 from benchmarks.logfile import write_log
 from benchmarks.measure import Result, run
@@ -176,7 +177,13 @@ def main() -> int:
     parser.add_argument("--sizes", default="200M,1G", help="comma-separated log sizes: 20M, 200M, 1G")
     parser.add_argument("--repeat", type=int, default=3, help="runs per operation and contender")
     parser.add_argument("--workdir", default=None)
-    parser.add_argument("--sections", default="s3,gcs,footprint", help="comma-separated: s3, gcs, footprint")
+    parser.add_argument(
+        "--sections", default="s3,gcs,es,footprint", help="comma-separated: s3, gcs, es, footprint"
+    )
+    parser.add_argument(
+        "--es-lines", type=int, default=1_000_000, help="lines of the log read from Elasticsearch"
+    )
+    parser.add_argument("--es-index-size", default="200M", help="size of the log indexed with write_to_es")
     args = parser.parse_args()
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     args.sections = {s.strip() for s in args.sections.split(",")}
@@ -192,6 +199,9 @@ def main() -> int:
             print_table(
                 f"GCS task logs (fake-gcs-server on 127.0.0.1; {runs})", results, ("provider", "client")
             )
+        if "es" in args.sections:
+            results = es_section(workdir, args.es_lines, SIZES[args.es_index_size], args.repeat)
+            print_es_table(f"Elasticsearch task logs (single node on 127.0.0.1; {runs})", results)
         if "footprint" in args.sections:
             print_footprint(measure_footprint(workdir))
     finally:

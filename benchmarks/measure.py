@@ -30,6 +30,19 @@ def rss_mb() -> float:
     return 0.0
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB (``VmHWM``).
+
+    Not ``ru_maxrss``: Linux carries the parent's peak over into a forked child, so a child would
+    report at least the RSS its parent had when it started.
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def run(module: str, contender: str, operation: str, size: int, env: dict[str, str], *args: str) -> Result:
     """Run ``python -m module contender operation args...``; it prints one JSON line with its timing."""
     proc = subprocess.Popen(
@@ -48,7 +61,7 @@ def run(module: str, contender: str, operation: str, size: int, env: dict[str, s
         operation,
         size,
         float(report.pop("seconds")),
-        usage.ru_maxrss / 1024,
+        float(report.pop("peak_rss_mb", usage.ru_maxrss / 1024)),
         float(report.pop("baseline_rss_mb")),
         report,
     )

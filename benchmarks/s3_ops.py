@@ -11,6 +11,7 @@ import os
 import sys
 from typing import Any
 
+from benchmarks.measure import peak_rss_mb
 from benchmarks.ops import Action, count_bytes, measure, remote_io_action
 
 BUCKET = "bench"
@@ -79,4 +80,4 @@ def main(contender: str, operation: str, base: str, rel: str, prefix: str) -> di
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(*sys.argv[1:])))
+    print(json.dumps({**main(*sys.argv[1:]), "peak_rss_mb": peak_rss_mb()}))

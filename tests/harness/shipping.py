@@ -1,29 +1,20 @@
 """What Fluent Bit and Fluentd do to a container's stdout, step by step, into a real Elasticsearch.
 
 Neither shipper can be installed here, so this fixture stands for the configurations in
-``helm-values/fluent-bit-airflow-logs.yaml`` and ``helm-values/fluentd-airflow-logs.yaml``; each step
-names the lines it stands for. ``tests/unit/test_shipper_configs.py`` checks that those files still
-contain them.
+``helm-values/fluent-bit-airflow-logs.yaml`` and ``helm-values/fluentd-airflow-logs.yaml``
+(the chart's defaults where those files keep them). :data:`STEPS` names, for each step, the lines of
+each configuration it stands for; ``tests/unit/test_shipper_configs.py`` checks that the shipped
+files contain them.
 
-1. **Container runtime.** The runtime (Docker's ``json-file``; CRI is the same after parsing) stores
-   each stdout line as ``{"log": "<line>\\n", "stream": "stdout", "time": "<RFC 3339 nanoseconds>"}``.
-2. **Tail and parse the runtime's JSON.** The record is ``{"log", "stream"}`` and its time is ``time``.
-   Fluent Bit: ``multiline.parser docker, cri``. Fluentd: ``@type multi_format`` / ``format json`` /
-   ``time_key time`` / ``keep_time_key false``.
-3. **Kubernetes metadata.** Fluent Bit: ``Name kubernetes`` (``kubernetes.pod_name``, ``namespace_name``,
-   ``host``, ``container_name``, ``docker_id``, ``labels`` …). Fluentd: ``@type kubernetes_metadata``
-   (the same ``kubernetes`` object, plus ``docker.container_id``).
-4. **Parse the line as JSON.** Fluent Bit: ``Merge_Log On`` / ``Keep_Log Off`` (the line's fields at the
-   top, ``log`` removed). Fluentd: ``@type parser`` / ``key_name log`` / ``reserve_data true`` /
-   ``remove_key_name_field true``. A line that is not JSON keeps its ``log``.
-5. **Only Airflow's lines.** Records with a ``log_id`` go to the task log index, all others stay
-   where the cluster's other logs go. Fluent Bit: ``Name rewrite_tag`` / ``Rule $log_id ^.+$``.
-   Fluentd: ``@type grep`` / ``key log_id`` / ``pattern /.+/``.
-6. **Logstash-style daily index, idempotent ids.** ``airflow-logs-YYYY.MM.DD`` (UTC). Fluent Bit:
-   ``Logstash_Format On`` / ``Logstash_Prefix airflow-logs`` (the date of the record's time), ``Time_Key
-   ingest_time`` (its default ``@timestamp`` would duplicate the line's), ``Generate_ID On`` (``_id``:
-   a hash of the record). Fluentd: ``logstash_format true`` / ``logstash_prefix airflow-logs`` (the date
-   of the record's ``@timestamp``), ``@type elasticsearch_genid`` / ``id_key _hash``.
+1. Container runtime: each stdout line becomes ``{"log": "<line>\\n", "stream": "stdout", "time": …}``.
+2. Tail and parse the runtime's JSON: the record is ``{"log", "stream"}``, its time is ``time``.
+3. Kubernetes metadata: ``kubernetes.pod_name``, ``namespace_name``, ``host`` (the node), ``labels`` …
+   (Fluentd also adds ``docker.container_id``).
+4. Parse the line as JSON: its fields join the record and ``log`` is removed. A line that is not JSON
+   keeps its ``log``.
+5. Only Airflow's lines, those with a ``log_id``, go to the task log indices; others go on as before.
+6. Daily indices ``airflow-logs-YYYY.MM.DD`` (UTC; Fluent Bit dates by the record's time, Fluentd by
+   the line's ``@timestamp``) and ``_id``\\ s that a resent record gets again.
 """
 
 from __future__ import annotations
@@ -40,6 +31,49 @@ FLUENT_BIT = "fluent-bit"
 FLUENTD = "fluentd"
 FLAVOURS = (FLUENT_BIT, FLUENTD)
 INDEX_PREFIX = "airflow-logs"
+
+# step -> flavour -> configuration lines it stands for (in the chart's defaults or in helm-values/)
+STEPS: dict[str, dict[str, tuple[str, ...]]] = {
+    "tail and parse the runtime's JSON": {
+        FLUENT_BIT: ("Name tail", "multiline.parser docker, cri", "Tag kube.*"),
+        FLUENTD: ("@type tail", "@type multi_format", "format json", "time_key time", "keep_time_key false"),
+    },
+    "kubernetes metadata": {
+        FLUENT_BIT: ("Name kubernetes", "Match kube.*"),
+        FLUENTD: ("@type kubernetes_metadata",),
+    },
+    "parse the line as JSON": {
+        FLUENT_BIT: ("Merge_Log On", "Keep_Log Off"),
+        FLUENTD: (
+            "@type parser",
+            "key_name log",
+            "reserve_data true",
+            "remove_key_name_field true",
+            "@type json",
+        ),
+    },
+    "only Airflow's lines": {
+        FLUENT_BIT: ("Name rewrite_tag", "Rule $log_id ^.+$ airflow.$TAG false", "Match airflow.*"),
+        FLUENTD: ("@type copy", "@label @AIRFLOW", "key log_id", "pattern /.+/", 'pattern /"log_id":/'),
+    },
+    "daily indices and stable ids": {
+        FLUENT_BIT: (
+            "Logstash_Format On",
+            f"Logstash_Prefix {INDEX_PREFIX}",
+            "Time_Key ingest_time",
+            "Generate_ID On",
+            "Suppress_Type_Name On",
+        ),
+        FLUENTD: (
+            "logstash_format true",
+            f"logstash_prefix {INDEX_PREFIX}",
+            "@type elasticsearch_genid",
+            "record_keys log_id,offset",
+            "id_key _hash",
+            "suppress_type_name true",
+        ),
+    },
+}
 
 
 def rfc3339(when: datetime) -> str:
@@ -133,8 +167,11 @@ class FluentShipper:
             if "@timestamp" not in record:
                 record = {**record, "@timestamp": time}
         day = datetime.fromisoformat(str(when).replace("Z", "+00:00")).astimezone(timezone.utc)
-        body = json.dumps(record, sort_keys=True, ensure_ascii=False).encode()
-        return f"{self.index_prefix}-{day:%Y.%m.%d}", hashlib.sha1(body).hexdigest(), record  # noqa: S324
+        if self.flavour == FLUENT_BIT:  # Generate_ID: a hash of the whole record
+            seed = json.dumps(record, sort_keys=True, ensure_ascii=False)
+        else:  # elasticsearch_genid with record_keys log_id,offset
+            seed = f"{record.get('log_id')}_{record.get('offset')}"
+        return f"{self.index_prefix}-{day:%Y.%m.%d}", hashlib.sha1(seed.encode()).hexdigest(), record  # noqa: S324
 
     # -- shipping ----------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from airflow_platform_plugins import options
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 OVERFLOW_FIELD = "airflow_fields"
 _KEPT = ("log_id", TIMESTAMP, "event", "message", "level", "logger")
 _FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"
+_SPLIT_DOCS = 500
 
 
 class BulkSink:
@@ -89,7 +91,18 @@ class BulkSink:
             )
 
     def _bulk(self, client: Any, batch: Batch) -> list[tuple[tuple[str, int, dict[str, Any]], str, bool]]:
-        """Send ``batch``; the documents not indexed, with the reason and whether retrying is pointless."""
+        """Send ``batch``; the documents not indexed, with the reason and whether retrying is pointless.
+
+        A backlog goes as two requests at once (Elasticsearch indexes them on two threads).
+        """
+        if len(batch) < 2 * _SPLIT_DOCS:
+            return self._request(client, batch)
+        half = len(batch) // 2
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="es-bulk") as pool:
+            first, second = pool.map(lambda part: self._request(client, part), (batch[:half], batch[half:]))
+        return first + second
+
+    def _request(self, client: Any, batch: Batch) -> list[tuple[tuple[str, int, dict[str, Any]], str, bool]]:
         prefix = self._action_prefix
         body = b"".join(prefix + doc_id.encode() + b'"}}\n' + to_json_line(doc) for doc_id, _, doc in batch)
         try:

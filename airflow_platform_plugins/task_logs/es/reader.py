@@ -83,7 +83,7 @@ class LogReader:
         index_patterns_callable: str = "",
         host_field: str = "host",
         offset_field: str = "offset",
-        page_size: int = 10000,
+        page_size: int = 5000,
     ) -> None:
         self._client = client
         self.display = display

@@ -1,0 +1,105 @@
+"""The Elasticsearch section of ``tox -e bench``: read a 1,000,000-line log with ours and with the
+elasticsearch provider's reader from the same index, and index a log with ``write_to_es``."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from benchmarks.logfile import write_log
+from benchmarks.measure import Result, run
+from tests.harness import bulkload
+from tests.harness.elasticsearch import ElasticsearchNode
+
+CONTENDERS = ("ours", "provider")
+READ_REL = "dag_id=bench/run_id=manual__2026-11-25T00:00:00+00:00/task_id=talk/attempt=1.log"
+INDEX_REL = "dag_id=bench/run_id=manual__2026-11-25T00:00:00+00:00/task_id=write/attempt=1.log"
+
+
+def combine(results: list[Result]) -> Result:
+    """Median time, largest peak RSS."""
+    first = results[0]
+    return Result(
+        first.contender,
+        first.operation,
+        first.size,
+        statistics.median(r.seconds for r in results),
+        max(r.peak_rss_mb for r in results),
+        max(r.baseline_rss_mb for r in results),
+        {**first.detail, "runs": len(results)},
+    )
+
+
+def es_section(workdir: Path, read_lines: int, index_bytes: int, repeat: int) -> list[Result]:
+    from airflow_platform_plugins.task_logs.es import template
+
+    node = ElasticsearchNode()
+    results: list[Result] = []
+    try:
+        client = node.client()
+        body = template.index_template(
+            ["airflow-logs-*", "bench-direct-*"], settings={"number_of_replicas": 0}
+        )
+        template.install(client, body)
+        bulkload.load(client, read_lines)
+        client.indices.forcemerge(index="airflow-logs-*", max_num_segments=1)
+        env = {"AIRFLOW_HOME": str(workdir / "airflow-home")}
+        runs: dict[tuple[str, str], list[Result]] = {}
+        for _ in range(repeat):
+            for contender in CONTENDERS:
+                result = run(
+                    "benchmarks.es_ops",
+                    contender,
+                    "read",
+                    read_lines,
+                    env,
+                    node.url,
+                    "airflow-logs-*",
+                    READ_REL,
+                )
+                assert result.detail["lines"] == read_lines, (contender, result.detail)
+                runs.setdefault((contender, "read"), []).append(result)
+        base = workdir / "direct"
+        write_log(base / INDEX_REL, index_bytes)
+        for attempt in range(repeat):
+            for contender in CONTENDERS:
+                target = f"bench-direct-{contender}-{attempt}"
+                result = run(
+                    "benchmarks.es_ops",
+                    contender,
+                    "index",
+                    index_bytes,
+                    env,
+                    node.url,
+                    target,
+                    str(base),
+                    INDEX_REL,
+                )
+                client.indices.refresh(index=target)
+                indexed = client.count(index=target)["count"]
+                assert indexed == result.detail["lines"], (contender, indexed, result.detail)
+                runs.setdefault((contender, "index"), []).append(result)
+                node.delete_indices(target)
+        results = [combine(r) for r in runs.values()]
+        client.close()
+    finally:
+        node.stop()
+    return results
+
+
+def print_es_table(title: str, results: list[Result]) -> None:
+    print(f"\n## {title}\n")
+    columns = ["operation", "contender", "lines", "wall s", "lines/s", "peak RSS MB", "RSS after imports MB"]
+    print("| " + " | ".join([*columns, "lines/s vs provider"]) + " |")
+    print("|---|---|---|---|---|---|---|---|")
+    rates = {(r.contender, r.operation): r.detail["lines"] / r.seconds for r in results}
+    for r in sorted(results, key=lambda r: (r.operation, r.contender)):
+        rate = rates[(r.contender, r.operation)]
+        ratio = (
+            rate / rates[("provider", r.operation)] if ("provider", r.operation) in rates else float("nan")
+        )
+        print(
+            f"| {r.operation} | {r.contender} | {r.detail['lines']} | {r.seconds:.2f} | {rate:,.0f} "
+            f"| {r.peak_rss_mb:.0f} | {r.baseline_rss_mb:.0f} | {ratio:.2f}x |"
+        )
+    print()

@@ -1,0 +1,144 @@
+"""One Elasticsearch benchmark operation per process: ``python -m benchmarks.es_ops CONTENDER OPERATION ...``.
+
+Contenders: ``ours`` (this package's ElasticsearchRemoteLogIO) and ``provider`` (the elasticsearch
+provider's ElasticsearchTaskHandler / ElasticsearchRemoteLogIO).
+
+- ``read URL PATTERN REL``: every line of one try's log, turned into the JSON line the api-server
+  sends. Ours: iterating ``stream()`` (its lines already are those JSON lines). The provider: its
+  handler's ``read`` called page after page with its offset metadata, as Airflow's log reader calls it
+  for the provider, each message dumped to JSON.
+- ``index URL INDEX BASE REL``: ``write_to_es`` of a finished try's local log (``upload``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from types import SimpleNamespace
+from typing import Any
+
+from benchmarks.measure import peak_rss_mb, rss_mb
+
+
+def _ti(rel: str, state: str = "success") -> Any:
+    from airflow_platform_plugins.task_logs.es.identity import parse_relative_path
+
+    identity = parse_relative_path(rel)
+    assert identity is not None
+    return SimpleNamespace(**identity.fields(), state=state)
+
+
+def ours(url: str, pattern: str = "_all", index: str = "airflow-logs", base: str = "") -> Any:
+    from airflow_platform_plugins.task_logs.es.bulk import BulkSink
+    from airflow_platform_plugins.task_logs.es.client import ClientHandle, ClientSettings
+    from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate
+    from airflow_platform_plugins.task_logs.es.reader import LogReader
+    from airflow_platform_plugins.task_logs.es.remote_io import ElasticsearchRemoteLogIO
+    from airflow_platform_plugins.task_logs.es.writer import LineWriter
+
+    client = ClientHandle(ClientSettings((url,), {"request_timeout": 300}))
+    template = LogIdTemplate("{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}")
+    sink = BulkSink(
+        client, target_index=index, display=url, latency=3.0, max_bytes=2 << 20, install_template=False
+    )
+    writer = LineWriter(
+        [sink], base_log_folder=base or "/nonexistent", log_id_template=template, upload_timeout=600
+    )
+    reader = LogReader(client, display=url, index_patterns=pattern)
+    io = ElasticsearchRemoteLogIO(
+        reader=reader, writer=writer, log_id_template=template, base_log_folder=base or "/"
+    )
+    client()
+    return io
+
+
+def provider(url: str, pattern: str = "_all", index: str = "airflow-logs", base: str = "") -> Any:
+    os.environ.update(
+        {
+            "AIRFLOW__ELASTICSEARCH__HOST": url,
+            "AIRFLOW__ELASTICSEARCH__INDEX_PATTERNS": pattern,
+            "AIRFLOW__ELASTICSEARCH__TARGET_INDEX": index,
+        }
+    )
+    from airflow.providers.elasticsearch.log.es_task_handler import ElasticsearchTaskHandler
+
+    return ElasticsearchTaskHandler(
+        base_log_folder=base or "/nonexistent",
+        end_of_log_mark="end_of_log",
+        write_stdout=False,
+        write_to_es=bool(base),
+        target_index=index,
+        json_fields="asctime, filename, lineno, levelname, message",
+        host=url,
+        frontend="",
+    )
+
+
+def read(contender: str, url: str, pattern: str, rel: str) -> dict[str, Any]:
+    ti = _ti(rel)
+    if contender == "ours":
+        io = ours(url, pattern)
+        baseline = rss_mb()
+        started = time.perf_counter()
+        lines = chars = 0
+        _, streams = io.stream(rel, ti)
+        for stream in streams:
+            for line in stream:
+                lines += 1
+                chars += len(line)
+    else:
+        handler = provider(url, pattern)
+        baseline = rss_mb()
+        started = time.perf_counter()
+        lines = chars = 0
+        metadata: dict[str, Any] = {}
+        while True:
+            messages, metadata = handler.read(ti, ti.try_number, metadata)
+            got = 0
+            in_group = False
+            for message in messages:
+                text = message.model_dump_json()  # the api-server sends every message, headers too
+                got += 1
+                # Each page starts with a "Log message source details" group naming the hosts.
+                if message.event == "::group::Log message source details":
+                    in_group = True
+                elif in_group:
+                    in_group = message.event != "::endgroup::"
+                else:
+                    lines += 1
+                    chars += len(text)
+            if metadata.get("end_of_log") or not got:
+                break
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "baseline_rss_mb": baseline, "lines": lines, "chars": chars}
+
+
+def index(contender: str, url: str, target: str, base: str, rel: str) -> dict[str, Any]:
+    ti = _ti(rel)
+    path = os.path.join(base, rel)
+    with open(path, "rb") as f:
+        lines = sum(1 for line in f if line.strip())
+    io = (
+        ours(url, index=target, base=base)
+        if contender == "ours"
+        else provider(url, index=target, base=base).io
+    )
+    baseline = rss_mb()
+    started = time.perf_counter()
+    io.upload(path, ti)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "baseline_rss_mb": baseline, "lines": lines}
+
+
+def main(contender: str, operation: str, *args: str) -> dict[str, Any]:
+    if operation == "read":
+        return read(contender, *args)
+    if operation == "index":
+        return index(contender, *args)
+    raise SystemExit(f"unknown operation {operation}")
+
+
+if __name__ == "__main__":
+    print(json.dumps({**main(*sys.argv[1:]), "peak_rss_mb": peak_rss_mb()}))
