@@ -37,7 +37,8 @@ for line in LogReader(client, display=url, index_patterns=pattern).iter_lines(lo
     first = first or json.loads(line)
 with open("/proc/self/status") as f:  # VmHWM: ru_maxrss would include pytest's RSS at fork
     peak = next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
-print(json.dumps({"lines": lines, "in_order": in_order, "first": first, "baseline_rss_mb": baseline, "peak_rss_mb": peak}))
+report = {"lines": lines, "in_order": in_order, "first": first}
+print(json.dumps({**report, "baseline_rss_mb": baseline, "peak_rss_mb": peak}))
 """
 
 
