@@ -24,6 +24,7 @@ print(json.dumps({
         and sorted(m.LOGGING_CONFIG["loggers"]) == sorted(default.DEFAULT_LOGGING_CONFIG["loggers"])
     ),
     "handlers": sorted(m.LOGGING_CONFIG["handlers"]),
+    "task_class": m.LOGGING_CONFIG["handlers"]["task"]["class"],
 }))
 """
 
@@ -86,3 +87,40 @@ def test_invalid_option_value_fails_with_the_setting_named(tmp_path: Path) -> No
     )
     assert result.returncode != 0
     assert "[platform_logging] flush_interval must be a number of seconds, got 'fast'" in result.stderr
+
+
+def test_elasticsearch_host_selects_our_elasticsearch_backend_as_airflow_would(tmp_path: Path) -> None:
+    result = probe(
+        tmp_path,
+        AIRFLOW__LOGGING__REMOTE_LOGGING="True",
+        AIRFLOW__ELASTICSEARCH__HOST="http://127.0.0.1:9200",
+        AIRFLOW__ELASTICSEARCH__WRITE_STDOUT="True",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '"remote": "ElasticsearchRemoteLogIO"' in result.stdout
+    assert (
+        '"task_class": "airflow_platform_plugins.task_logs.es.handler.ElasticsearchTaskHandler"'
+        in result.stdout
+    )
+
+
+def test_an_object_store_folder_wins_over_the_elasticsearch_host(tmp_path: Path) -> None:
+    result = probe(
+        tmp_path,
+        AIRFLOW__LOGGING__REMOTE_LOGGING="True",
+        AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER="s3://bucket/logs",
+        AIRFLOW__ELASTICSEARCH__HOST="http://127.0.0.1:9200",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '"remote": "S3RemoteLogIO"' in result.stdout
+
+
+def test_a_bad_elasticsearch_setting_fails_with_the_setting_named(tmp_path: Path) -> None:
+    result = probe(
+        tmp_path,
+        AIRFLOW__LOGGING__REMOTE_LOGGING="True",
+        AIRFLOW__ELASTICSEARCH__HOST="http://127.0.0.1:9200",
+        AIRFLOW__ELASTICSEARCH__LOG_ID_TEMPLATE="{dag_id}-{execution_date}",
+    )
+    assert result.returncode != 0
+    assert "[elasticsearch] log_id_template = '{dag_id}-{execution_date}' may use only" in result.stderr

@@ -19,13 +19,14 @@ from airflow_platform_plugins import options
 from airflow_platform_plugins.task_logs.es import template
 from airflow_platform_plugins.task_logs.es.client import translate_error
 from airflow_platform_plugins.task_logs.es.documents import TIMESTAMP, get_path, set_path, to_json_line
+from airflow_platform_plugins.task_logs.es.identity import FIELDS as IDENTITY_FIELDS
 from airflow_platform_plugins.task_logs.es.writer import Batch
 from airflow_platform_plugins.task_logs.store import StoreError
 
 log = logging.getLogger(__name__)
 
 OVERFLOW_FIELD = "airflow_fields"
-_KEPT = ("log_id", TIMESTAMP, "event", "message", "level", "logger")
+_KEPT = ("log_id", TIMESTAMP, "event", "message", "level", "logger", *IDENTITY_FIELDS)
 _FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"
 _SPLIT_DOCS = 500
 

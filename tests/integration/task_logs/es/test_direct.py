@@ -1,0 +1,137 @@
+"""``write_to_es`` against a real Elasticsearch: idempotent, survives an outage, keeps refused fields."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from airflow_platform_plugins.task_logs.es.bulk import OVERFLOW_FIELD, BulkSink
+from airflow_platform_plugins.task_logs.es.client import ClientHandle, ClientSettings
+from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate
+from airflow_platform_plugins.task_logs.es.reader import LogReader
+from airflow_platform_plugins.task_logs.es.writer import LineWriter
+from airflow_platform_plugins.task_logs.processor import ShippingProcessor
+from tests.harness.elasticsearch import ElasticsearchNode
+from tests.harness.faultproxy import FaultProxy
+
+REL = "dag_id=direct/run_id=r1/task_id=t/attempt=1.log"
+LOG_ID = "direct-t-r1--1-1"
+TEMPLATE = LogIdTemplate("{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}")
+
+
+@pytest.fixture
+def proxy(es: ElasticsearchNode) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(es.port)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
+def make_writer(url: str, base: Path, index: str, **kwargs: Any) -> LineWriter:
+    client = ClientHandle(ClientSettings((url,), {"request_timeout": 10}))
+    sink = BulkSink(client, target_index=index, display=url, latency=0.2, max_bytes=64 << 10, **kwargs)
+    return LineWriter(
+        [sink], base_log_folder=str(base), log_id_template=TEMPLATE, upload_timeout=3, retry_max_delay=0.5
+    )
+
+
+class TaskLog:
+    def __init__(self, base: Path) -> None:
+        self.path = base / REL
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "ab")  # noqa: SIM115
+        self.logger = structlog.BytesLogger(self.file)
+
+    def write(self, processor: Callable[..., Any], count: int, prefix: str = "line", **extra: Any) -> None:
+        for i in range(count):
+            event = {
+                "timestamp": "2026-11-25T00:00:00.000001Z",
+                "level": "info",
+                "event": f"{prefix} {i}",
+                **extra,
+            }
+            processor(self.logger, "info", dict(event))
+            self.logger.msg(json.dumps(event).encode())
+
+
+def stored(client: Any, index: str) -> list[dict[str, Any]]:
+    """The documents of the log, by offset ([] while the index does not exist yet)."""
+    client.options(ignore_status=404).indices.refresh(index=index)
+    hits = client.options(ignore_status=404).search(
+        index=index, query={"term": {"log_id": LOG_ID}}, sort=[{"offset": "asc"}], size=10000
+    )
+    return [hit["_source"] for hit in hits.body.get("hits", {}).get("hits", [])]
+
+
+def test_lines_are_indexed_while_the_try_runs_and_never_twice(
+    es: ElasticsearchNode, client: Any, prefix: str, tmp_path: Path
+) -> None:
+    index = f"{prefix}-direct"
+    writer = make_writer(es.url, tmp_path, index)
+    log = TaskLog(tmp_path)
+    log.write(ShippingProcessor(writer), 2000)
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(stored(client, index)) < 2000:
+        time.sleep(0.3)
+    assert len(stored(client, index)) == 2000, "indexed before the try ended"
+    assert writer.finish(str(log.path))
+    again = make_writer(es.url, tmp_path, index)  # a retried upload sends the whole file again
+    assert again.finish(str(log.path))
+
+    docs = stored(client, index)
+    offsets = [d["offset"] for d in docs]
+    assert [d["event"] for d in docs][:2000] == [f"line {i}" for i in range(2000)]
+    assert offsets[:2000] == list(range(offsets[0], offsets[0] + 2000))
+    assert len(docs) == 4000, "the retried upload is a later segment, written once"
+
+
+def test_an_outage_loses_and_duplicates_nothing(
+    es: ElasticsearchNode, client: Any, prefix: str, tmp_path: Path, proxy: FaultProxy
+) -> None:
+    index = f"{prefix}-outage"
+    writer = make_writer(proxy.url, tmp_path, index)
+    log = TaskLog(tmp_path)
+    processor = ShippingProcessor(writer)
+    log.write(processor, 300, "before")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(stored(client, index)) < 300:
+        time.sleep(0.3)
+    proxy.down()
+    log.write(processor, 300, "during")
+    assert writer.finish(str(log.path)) is False, "gave up waiting; still trying in the background"
+    proxy.up()
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and writer.pending():
+        time.sleep(0.3)
+    docs = stored(client, index)
+    local = [json.loads(line)["event"] for line in log.path.read_text().splitlines()]
+    assert [d["event"] for d in docs] == local, "every line of the file, once, in order"
+    assert len([e for e in local if e.startswith("Remote task log store unavailable")]) == 1
+    assert len([e for e in local if "recovered" in e]) == 1
+
+
+def test_a_field_the_mapping_refuses_is_kept_as_text_and_read_back(
+    es: ElasticsearchNode, client: Any, prefix: str, tmp_path: Path, reader: Callable[..., LogReader]
+) -> None:
+    index = f"{prefix}-refused"
+    client.indices.create(index=index, mappings={"properties": {"chan": {"type": "long"}}})
+    writer = make_writer(es.url, tmp_path, index)
+    log = TaskLog(tmp_path)
+    log.write(ShippingProcessor(writer), 5, chan="stdout")
+
+    assert writer.finish(str(log.path))
+
+    docs = stored(client, index)
+    assert len(docs) == 5
+    assert all(json.loads(d[OVERFLOW_FIELD]) == {"chan": "stdout"} for d in docs)
+    lines = [json.loads(line) for line in reader(index).iter_lines(LOG_ID)]
+    assert [(line["event"], line["chan"]) for line in lines] == [(f"line {i}", "stdout") for i in range(5)]
