@@ -250,10 +250,14 @@ class ElasticsearchNode:
 
 
 def main() -> int:
-    """Fetch the distribution and find Java: what a fresh CI machine needs before the tests."""
+    """Find Java (exit 2 without one), then fetch the distribution (exit 1 if Maven Central refuses)."""
+    try:
+        java = find_java()
+    except ElasticsearchUnavailable as exc:
+        print(f"elasticsearch: {exc}", file=sys.stderr)
+        return 2
     try:
         zip_path = fetch_distribution()
-        java = find_java()
     except ElasticsearchUnavailable as exc:
         print(f"elasticsearch: {exc}", file=sys.stderr)
         return 1
