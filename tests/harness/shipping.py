@@ -167,10 +167,10 @@ class FluentShipper:
             if "@timestamp" not in record:
                 record = {**record, "@timestamp": time}
         day = datetime.fromisoformat(str(when).replace("Z", "+00:00")).astimezone(timezone.utc)
-        if self.flavour == FLUENT_BIT:  # Generate_ID: a hash of the whole record
+        if self.flavour == FLUENTD and "log_id" in record and "offset" in record:
+            seed = f"{record['log_id']}_{record['offset']}"  # elasticsearch_genid, record_keys log_id,offset
+        else:  # Fluent Bit's Generate_ID (and a config without the parse step): a hash of the record
             seed = json.dumps(record, sort_keys=True, ensure_ascii=False)
-        else:  # elasticsearch_genid with record_keys log_id,offset
-            seed = f"{record.get('log_id')}_{record.get('offset')}"
         return f"{self.index_prefix}-{day:%Y.%m.%d}", hashlib.sha1(seed.encode()).hexdigest(), record  # noqa: S324
 
     # -- shipping ----------------------------------------------------------------------------------

@@ -42,7 +42,6 @@ _NUMERIC = frozenset(
     {"long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float", "unsigned_long"}
 )
 _MAPPING_TTL = 60.0
-_MAX_EXCLUDED_IDS = 10000
 _TEXT_FIELDS = ["log", "message"]
 
 
@@ -115,7 +114,7 @@ class LogReader:
             error = translate_error(exc, f"Elasticsearch {self.display}")
             return [f"{source}: could not read: {error}"], []
         streams: list[Generator[str, None, None]] = []
-        if first or mapping.analysed:
+        if first:
             streams.append(self._ordered(client, indices, log_id, mapping, first))
         if missing_offset:
             streams.append(self._unordered(client, indices, log_id, mapping, missing_offset, text=False))
@@ -181,18 +180,14 @@ class LogReader:
         base = "*" if indices.strip() == "_all" else indices
         return ",".join([base, *(f"-{index}" for index in sorted(mapping.non_numeric_offset))])
 
-    def _ordered_body(
-        self, log_id: str, mapping: _Mapping, after: int | None, seen: list[str]
-    ) -> dict[str, Any]:
+    def _ordered_body(self, log_id: str, mapping: _Mapping, start: int | None) -> dict[str, Any]:
+        """A page of the ordered stream: documents with a numeric offset of at least ``start``."""
         filters = [self._log_clause(log_id, mapping), {"exists": {"field": self.offset_field}}]
-        if after is not None:
-            filters.append({"range": {self.offset_field: {"gte": after}}})
-        query: dict[str, Any] = {"filter": filters}
-        if seen:
-            query["must_not"] = [{"ids": {"values": seen}}]
+        if start is not None:
+            filters.append({"range": {self.offset_field: {"gte": start}}})
         excludes = [f for f in self._excludes if not (f == "log_id" and mapping.analysed)]
         return {
-            "query": {"bool": query},
+            "query": {"bool": {"filter": filters}},
             "sort": [{self.offset_field: {"order": "asc", "unmapped_type": "long"}}],
             "size": self.page_size,
             "track_total_hits": False,
@@ -236,16 +231,18 @@ class LogReader:
         count = {"size": 0, "track_total_hits": True}
         searches = [
             {**header, "index": self._sortable(indices, mapping)},
-            self._ordered_body(log_id, mapping, None, []),
+            self._ordered_body(log_id, mapping, None),
             header,
             {**count, "query": self._missing_offset_query(log_id, mapping)},
             header,
             {**count, "query": self._text_only_query(log_id)},
         ]
         responses = client.msearch(searches=searches).body["responses"]
-        for response in responses:
+        if "error" in responses[0]:
+            raise _search_error(responses[0])
+        for response in responses[1:]:  # a failed count only hides what it counts
             if "error" in response:
-                raise _search_error(response)
+                log.warning("Elasticsearch %s: %s", self.display, _search_error(response))
         hits = responses[0]["hits"]["hits"]
         return hits, _total(responses[1]), _total(responses[2])
 
@@ -261,10 +258,58 @@ class LogReader:
 
     # -- streams ----------------------------------------------------------------------------------
 
+    def _pages(
+        self, client: Any, indices: str, log_id: str, mapping: _Mapping, first: list[dict[str, Any]]
+    ) -> Generator[list[dict[str, Any]], None, None]:
+        """The ordered documents, page after page, each once.
+
+        Each page is ``offset >= last`` of the page before; the documents at ``last`` that were read
+        already come back first and are skipped, so documents sharing an offset are neither lost nor
+        repeated. The next page is fetched while this one is used and, when offsets run consecutively
+        (one writer's lines), the page after it too: its start is then known in advance.
+        """
+        target = self._sortable(indices, mapping)
+        size = self.page_size
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="es-log-read")
+        ahead: dict[int, Future[list[dict[str, Any]]]] = {}
+
+        def fetch(start: int) -> Future[list[dict[str, Any]]]:
+            return pool.submit(self._search, client, target, self._ordered_body(log_id, mapping, start))
+
+        seen_offset: Any = None
+        seen_ids: set[str] = set()
+        hits = first
+        try:
+            while hits:
+                fresh = [h for h in hits if h["sort"][0] != seen_offset or h["_id"] not in seen_ids]
+                following = None
+                if len(hits) >= size:
+                    last = hits[-1]["sort"][0]
+                    start = last if fresh else last + 1  # a whole page of one offset read already
+                    following = ahead.pop(start, None) or fetch(start)
+                    guess = start + size - 1
+                    if guess not in ahead:
+                        ahead[guess] = fetch(guess)
+                    for stale in [key for key in ahead if key < start]:
+                        ahead.pop(stale).cancel()
+                for hit in fresh:
+                    if hit["sort"][0] != seen_offset:
+                        seen_offset, seen_ids = hit["sort"][0], set()
+                    seen_ids.add(hit["_id"])
+                if fresh:
+                    yield fresh
+                if following is None:
+                    return
+                hits = following.result()
+        finally:
+            for future in ahead.values():
+                future.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+
     def _ordered(
         self, client: Any, indices: str, log_id: str, mapping: _Mapping, first: list[dict[str, Any]]
     ) -> Generator[str, None, None]:
-        """The log's lines in offset order, one page ahead, with the problems found reported at the end."""
+        """The log's lines in offset order, with the problems found reported at the end."""
         if mapping.analysed:
             yield report_line(
                 f"log_id is mapped as analysed text in {', '.join(mapping.analysed)}: matched through "
@@ -278,25 +323,10 @@ class LogReader:
         last_offset: Any = None
         last_text = ""
         last_timestamp: Any = None
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="es-log-read")
-        pending: Future[list[dict[str, Any]]] | None = None
-        hits = first
-        seen: list[str] = []
-        seen_offset: Any = None
+        pages = self._pages(client, indices, log_id, mapping, first)
         try:
-            while hits:
-                page_last = hits[-1]["sort"][0]
-                at_last = [h["_id"] for h in hits if h["sort"][0] == page_last]
-                seen = seen + at_last if page_last == seen_offset else at_last
-                seen_offset = page_last
-                full = len(hits) >= self.page_size
-                if full:
-                    if len(seen) > _MAX_EXCLUDED_IDS:  # a pathological pile of one offset: move past it
-                        body = self._ordered_body(log_id, mapping, page_last + 1, [])
-                    else:
-                        body = self._ordered_body(log_id, mapping, page_last, seen)
-                    pending = pool.submit(self._search, client, self._sortable(indices, mapping), body)
-                for hit in hits:
+            for page in pages:
+                for hit in page:
                     source = hit["_source"]
                     if check and source.get("log_id") != log_id:
                         continue
@@ -313,33 +343,24 @@ class LogReader:
                     last_offset, last_text = offset, text
                     last_timestamp = line.get("timestamp", last_timestamp)
                     yield text
-                if pending is None:
-                    break
-                try:
-                    hits = pending.result()
-                except Exception as exc:
-                    error = translate_error(exc, f"Elasticsearch {self.display}")
-                    yield report_line(
-                        f"Reading stopped after offset {last_offset}: {error}", last_timestamp, "error"
-                    )
-                    return
-                pending = None
-            if identical:
-                yield report_line(
-                    f"{identical} documents repeated another document of this log (same offset and content, "
-                    "a shipper sent them twice); each line is shown once",
-                    last_timestamp,
-                )
-            if shared:
-                yield report_line(
-                    f"{shared} documents share their offset with a different document of this log (two "
-                    "writers used the same offsets); all are shown, in the order Elasticsearch returned them",
-                    last_timestamp,
-                )
+        except Exception as exc:
+            error = translate_error(exc, f"Elasticsearch {self.display}")
+            yield report_line(f"Reading stopped after offset {last_offset}: {error}", last_timestamp, "error")
+            return
         finally:
-            if pending is not None:
-                pending.cancel()
-            pool.shutdown(wait=False)
+            pages.close()
+        if identical:
+            yield report_line(
+                f"{identical} documents repeated another document of this log (same offset and content, "
+                "a shipper sent them twice); each line is shown once",
+                last_timestamp,
+            )
+        if shared:
+            yield report_line(
+                f"{shared} documents share their offset with a different document of this log (two "
+                "writers used the same offsets); all are shown, in the order Elasticsearch returned them",
+                last_timestamp,
+            )
 
     def _unordered(
         self, client: Any, indices: str, log_id: str, mapping: _Mapping, count: int, *, text: bool

@@ -62,6 +62,9 @@ IDENTITY_FIELDS = (
     "try_number",
     "execution_date",
 )
+# What the reader gets back (identity, host and offset excluded) of this package's document of a
+# line with no other fields.
+_PLAIN = frozenset({"@timestamp", "level", "event", "message", "logger"})
 _OFFSET_TZ_RE = re.compile(r"([+-]\d\d)(\d\d)$")
 _SPACE_DATE_RE = re.compile(r"^(\d{4}-\d\d-\d\d) (\d)")
 
@@ -89,6 +92,13 @@ class Normaliser:
 
     def line(self, source: dict[str, Any]) -> dict[str, Any]:
         """The Airflow log line that ``source`` stores."""
+        if source.keys() == _PLAIN:  # this package's document of a plain line: the common case
+            return {
+                "timestamp": source["@timestamp"],
+                "level": source["level"],
+                "event": source["event"],
+                "logger": source["logger"],
+            }
         get = source.get
         timestamp = get("timestamp")
         if timestamp is None:

@@ -133,7 +133,7 @@ class LineWriter:
         self.retry_max_delay = retry_max_delay
         self.flush_bytes = flush_bytes
         self.host = host or socket.gethostname()
-        self._tick = min([0.1, *(s.latency / 4 for s in self.sinks)])
+        self._tick = max(0.05, min([0.25, *(s.latency / 2 for s in self.sinks)]))
         self._reset()
         os.register_at_fork(after_in_child=self._reset)
 
@@ -258,7 +258,7 @@ class LineWriter:
         return False
 
     def pending(self) -> list[str]:
-        """Relative paths with lines not yet written (for tests and diagnostics)."""
+        """Relative paths of the segments still held: being written, or finished but not all sent."""
         return [s.relative for s in list(self._segments)]
 
     # -- background thread ------------------------------------------------------------------------
