@@ -150,6 +150,31 @@ def has_all_lines(es_airflow: EsAirflow, rel: str) -> bool:
     return len(es_airflow.stored(log_id_of(rel))) >= len(local)
 
 
+def settled(
+    es_airflow: EsAirflow, rel: str, index: str = f"{SHIPPED_PREFIX}-*", timeout: float = 60
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The try's documents and its local lines (all its files: the triggerer's too) once Elasticsearch
+    holds as many documents as the files have lines; the supervisor may still log after the state is
+    final, so both are read again until they agree."""
+    path = es_airflow.deployment.log_folder / rel
+
+    def lines() -> list[str]:
+        return [e for part in sorted(path.parent.glob(path.name + "*")) for e in local_events(part)]
+
+    docs: list[dict[str, Any]] = []
+    local: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        local = lines()
+        docs = es_airflow.stored(log_id_of(rel), index)
+        if len(docs) >= len(local):
+            time.sleep(1)  # anything still arriving?
+            if lines() == local:
+                return es_airflow.stored(log_id_of(rel), index), local
+        time.sleep(1)
+    return docs, local
+
+
 def assert_only_elasticsearch_sources(entries: list[dict[str, Any]]) -> None:
     sources = log_sources(entries)
     assert any(s.startswith("Elasticsearch ") for s in sources), sources
@@ -183,13 +208,11 @@ def test_running_and_finished_try_are_read_from_elasticsearch(es_airflow: EsAirf
 
         assert airflow.wait_run("chatty", run) == "success"
         rel = relative_path("chatty", run, "talk")
-        local = local_events(airflow.log_folder / rel)
-        wait_until(lambda: len(es_airflow.stored(log_id_of(rel))) >= len(local), timeout=30)
+        docs, local = settled(es_airflow, rel)
 
     entries = airflow.read_log("chatty", run, "talk")
     assert [e for e in events(entries) if e.startswith("live-")] == numbered("live", 80)
     assert_only_elasticsearch_sources(entries)
-    docs = es_airflow.stored(log_id_of(rel))
     assert [doc["event"] for doc in docs] == local, "every line of the try, once, in the file's order"
     assert_offsets_in_order(docs)
     offsets = [doc["offset"] for doc in docs]
@@ -243,13 +266,10 @@ def test_deferral_and_reschedule_keep_one_ordered_log(es_airflow: EsAirflow, tmp
         sensor_rel = relative_path("reschedule_sensor", sensed, "wait")
         trigger_files = list((airflow.log_folder / defer_rel).parent.glob("attempt=1.log.trigger.*.log"))
         assert trigger_files, "the triggerer wrote its part"
-        expected_docs = sum(len(local_events(p)) for p in [airflow.log_folder / defer_rel, *trigger_files])
-        wait_until(lambda: len(es_airflow.stored(log_id_of(defer_rel))) >= expected_docs, timeout=30)
-        sensor_lines = local_events(airflow.log_folder / sensor_rel)
-        wait_until(lambda: len(es_airflow.stored(log_id_of(sensor_rel))) >= len(sensor_lines), timeout=30)
+        defer_docs, defer_lines = settled(es_airflow, defer_rel)
+        sensor_docs, sensor_lines = settled(es_airflow, sensor_rel)
 
-    defer_docs = es_airflow.stored(log_id_of(defer_rel))
-    assert len(defer_docs) == expected_docs
+    assert sorted(doc["event"] for doc in defer_docs) == sorted(defer_lines), "each line of each part, once"
     assert_offsets_in_order(defer_docs)
     texts = [doc["event"] for doc in defer_docs]
     assert texts.index("before-defer") < texts.index("after-resume")
@@ -260,7 +280,6 @@ def test_deferral_and_reschedule_keep_one_ordered_log(es_airflow: EsAirflow, tmp
     shown = events(airflow.read_log("deferring", deferred, "defer"))
     assert shown.count("before-defer") == shown.count("after-resume") == 1
 
-    sensor_docs = es_airflow.stored(log_id_of(sensor_rel))
     assert [doc["event"] for doc in sensor_docs] == sensor_lines
     assert_offsets_in_order(sensor_docs)
     pokes = [
@@ -284,19 +303,10 @@ def test_direct_mode_loses_and_duplicates_nothing_when_the_cluster_is_down(es_ai
             assert es_airflow.stored(log_id_of(rel), f"{DIRECT_INDEX}*") == []
         finally:
             es_airflow.proxy.up()
-        local_path = airflow.log_folder / rel
-        stored = wait_until(
-            lambda: (
-                (docs := es_airflow.stored(log_id_of(rel), f"{DIRECT_INDEX}*"))
-                and [d["event"] for d in docs] == local_events(local_path)
-                and docs
-            ),
-            timeout=60,
-        )
+        stored, local = settled(es_airflow, rel, f"{DIRECT_INDEX}*", timeout=90)
     finally:
         airflow.restart_component("scheduler", {})
 
-    local = local_events(local_path)
     assert [doc["event"] for doc in stored] == local, "every line once, in order"
     assert_offsets_in_order(stored)
     assert len([e for e in local if e.startswith("Remote task log store unavailable")]) == 1

@@ -180,14 +180,23 @@ class LogReader:
         base = "*" if indices.strip() == "_all" else indices
         return ",".join([base, *(f"-{index}" for index in sorted(mapping.non_numeric_offset))])
 
-    def _ordered_body(self, log_id: str, mapping: _Mapping, start: int | None) -> dict[str, Any]:
-        """A page of the ordered stream: documents with a numeric offset of at least ``start``."""
+    def _ordered_body(
+        self, log_id: str, mapping: _Mapping, start: int | None, *, only: bool = False, skip: Any = ()
+    ) -> dict[str, Any]:
+        """A page of the ordered stream: documents with a numeric offset of at least ``start``.
+
+        With ``only``: exactly ``start``. Documents whose ``_id`` is in ``skip`` are left out.
+        """
         filters = [self._log_clause(log_id, mapping), {"exists": {"field": self.offset_field}}]
         if start is not None:
-            filters.append({"range": {self.offset_field: {"gte": start}}})
+            bounds = {"gte": start, "lte": start} if only else {"gte": start}
+            filters.append({"range": {self.offset_field: bounds}})
+        query: dict[str, Any] = {"filter": filters}
+        if skip:
+            query["must_not"] = [{"ids": {"values": sorted(skip)}}]
         excludes = [f for f in self._excludes if not (f == "log_id" and mapping.analysed)]
         return {
-            "query": {"bool": {"filter": filters}},
+            "query": {"bool": query},
             "sort": [{self.offset_field: {"order": "asc", "unmapped_type": "long"}}],
             "size": self.page_size,
             "track_total_hits": False,
@@ -259,7 +268,12 @@ class LogReader:
     # -- streams ----------------------------------------------------------------------------------
 
     def _pages(
-        self, client: Any, indices: str, log_id: str, mapping: _Mapping, first: list[dict[str, Any]]
+        self,
+        client: Any,
+        indices: str,
+        log_id: str,
+        mapping: _Mapping,
+        first: list[dict[str, Any]],
     ) -> Generator[list[dict[str, Any]], None, None]:
         """The ordered documents, page after page, each once.
 
@@ -273,29 +287,39 @@ class LogReader:
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="es-log-read")
         ahead: dict[int, Future[list[dict[str, Any]]]] = {}
 
-        def fetch(start: int) -> Future[list[dict[str, Any]]]:
-            return pool.submit(self._search, client, target, self._ordered_body(log_id, mapping, start))
+        def fetch(start: int, **kwargs: Any) -> Future[list[dict[str, Any]]]:
+            body = self._ordered_body(log_id, mapping, start, **kwargs)
+            return pool.submit(self._search, client, target, body)
 
         seen_offset: Any = None
         seen_ids: set[str] = set()
+        pile: Any = None  # an offset shared by more documents than a page holds, being read alone
         hits = first
         try:
-            while hits:
+            while hits or pile is not None:
                 fresh = [h for h in hits if h["sort"][0] != seen_offset or h["_id"] not in seen_ids]
-                following = None
-                if len(hits) >= size:
-                    last = hits[-1]["sort"][0]
-                    start = last if fresh else last + 1  # a whole page of one offset read already
-                    following = ahead.pop(start, None) or fetch(start)
-                    guess = start + size - 1
-                    if guess not in ahead:
-                        ahead[guess] = fetch(guess)
-                    for stale in [key for key in ahead if key < start]:
-                        ahead.pop(stale).cancel()
                 for hit in fresh:
                     if hit["sort"][0] != seen_offset:
                         seen_offset, seen_ids = hit["sort"][0], set()
                     seen_ids.add(hit["_id"])
+                full = len(hits) >= size
+                following = None
+                if pile is not None:  # the rest of that offset, then what follows it
+                    if full:
+                        following = fetch(pile, only=True, skip=frozenset(seen_ids))
+                    else:
+                        pile, following = None, fetch(pile + 1)
+                elif full:
+                    last = hits[-1]["sort"][0]
+                    if fresh:
+                        following = ahead.pop(last, None) or fetch(last)
+                        guess = last + size - 1
+                        if guess not in ahead:
+                            ahead[guess] = fetch(guess)
+                    else:  # a whole page of one offset, read already
+                        pile, following = last, fetch(last, only=True, skip=frozenset(seen_ids))
+                    for stale in [key for key in ahead if key < last]:
+                        ahead.pop(stale).cancel()
                 if fresh:
                     yield fresh
                 if following is None:
