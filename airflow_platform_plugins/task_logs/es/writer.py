@@ -80,6 +80,7 @@ class _Segment:
         "builder",
         "cursors",
         "end",
+        "entitled",
         "last_activity",
         "lock",
         "logger",
@@ -95,6 +96,10 @@ class _Segment:
         self.base = base
         self.builder = builder
         self.end: int | None = None  # set when the segment is finished
+        # Lines this process has logged to the file in this segment (``None``: all of it up to ``end``).
+        # Another process may append to the same file while this segment is still open (a try resumed
+        # by another worker process): those lines are that process's segment, not this one's.
+        self.entitled: int | None = 0
         self.logger: Any = None
         self.cursors: dict[str, _Cursor] = {}
         self.last_activity = time.monotonic()
@@ -151,9 +156,18 @@ class LineWriter:
 
     def track(self, path: str, logger: Any = None) -> None:
         """Note that a line is about to be written to ``path``. Never raises, never waits on the network."""
-        if path in self._open or path in self._ignored:
+        segment = self._open.get(path)
+        if segment is not None:
+            if logger is segment.logger or logger is None:
+                segment.entitled = (segment.entitled or 0) + 1
+                return
+            # The same file opened again by this process: a new supervision (a poke, a resumed try).
+            self._close(segment, None)
+        elif path in self._ignored:
             return
-        self._open_segment(path, logger)
+        segment = self._open_segment(path, logger)
+        if segment is not None:
+            segment.entitled = (segment.entitled or 0) + 1
 
     # -- segments ---------------------------------------------------------------------------------
 
@@ -214,14 +228,20 @@ class LineWriter:
             self._thread = threading.Thread(target=self._run, name="es-task-log-writer", daemon=True)
             self._thread.start()
 
-    def _close(self, segment: _Segment, end: int) -> None:
-        """No more lines belong to ``segment`` than the first ``end`` bytes of its file."""
+    def _close(self, segment: _Segment, end: int | None) -> None:
+        """No more lines belong to ``segment`` than the first ``end`` bytes of its file (now, if ``None``)."""
+        if end is None:
+            try:
+                end = os.stat(segment.path).st_size
+            except OSError:
+                end = segment.start
         with self._lock:
             segment.end = end
             if self._open.get(segment.path) is segment:
                 del self._open[segment.path]
-            # The next segment of this file starts above every offset this one can use (a line >= 1 byte).
-            self._floor[segment.path] = (segment.base + max(0, end - segment.start), time.monotonic())
+            # The next segment of this file starts above every offset this one can use.
+            used = segment.entitled if segment.entitled is not None else max(0, end - segment.start)
+            self._floor[segment.path] = (segment.base + used, time.monotonic())
 
     # -- the end of a try (or a poke, or the part before a deferral) -------------------------------
 
@@ -237,6 +257,7 @@ class LineWriter:
             segment = self._open_segment(path, None, start=0)
             if segment is None:
                 return False
+            segment.entitled = None
         try:
             end = os.stat(path).st_size
         except OSError:
@@ -321,7 +342,8 @@ class LineWriter:
         caught_up = True
         for sink in self.sinks:
             cursor = segment.cursors[sink.name]
-            if cursor.pos >= size:
+            entitled = segment.entitled
+            if cursor.pos >= size or (entitled is not None and cursor.count >= entitled):
                 cursor.waiting_since = None
                 continue
             segment.last_activity = now
@@ -340,7 +362,8 @@ class LineWriter:
     def _send_to(self, sink: Sink, segment: _Segment, cursor: _Cursor, *, final: bool) -> bool:
         try:
             while True:
-                lines, next_pos = self._read_lines(segment, cursor.pos, sink.max_bytes, final=final)
+                allowed = None if segment.entitled is None else segment.entitled - cursor.count
+                lines, next_pos = self._read_lines(segment, cursor.pos, sink.max_bytes, allowed, final=final)
                 if not lines:
                     break
                 batch: Batch = []
@@ -380,17 +403,27 @@ class LineWriter:
 
     @staticmethod
     def _include_report(segment: _Segment) -> None:
-        """A report line written into a finished segment's file after its end still belongs to it."""
-        if segment.end is not None and segment.logger is not None:
+        """The report line just written into the segment's file belongs to the segment."""
+        if segment.logger is None:
+            return
+        if segment.entitled is not None:
+            segment.entitled += 1
+        if segment.end is not None:
             with contextlib.suppress(OSError):
                 segment.end = max(segment.end, os.stat(segment.path).st_size)
 
     @staticmethod
-    def _read_lines(segment: _Segment, pos: int, max_bytes: int, *, final: bool) -> tuple[list[bytes], int]:
-        """Complete lines from ``pos`` (at most about ``max_bytes``, at least one line) and where they end.
+    def _read_lines(
+        segment: _Segment, pos: int, max_bytes: int, allowed: int | None, *, final: bool
+    ) -> tuple[list[bytes], int]:
+        """Complete lines from ``pos``, and where they end.
 
-        A finished segment ends at its ``end``, and its last line may lack a newline.
+        About ``max_bytes`` (at least one line), and at most ``allowed`` lines. A finished segment
+        ends at its ``end``; its last line may lack a newline. Blank lines are skipped (Airflow writes
+        none); every other line is one document.
         """
+        if allowed is not None and allowed <= 0:
+            return [], pos
         limit = segment.end if segment.end is not None else None
         try:
             f = open(segment.path, "rb")  # noqa: SIM115
@@ -413,8 +446,16 @@ class LineWriter:
                 data = data[: cut + 1]
             elif not (final and pos + len(data) >= stop):
                 return [], pos  # a line still being written
-        # Blank lines carry nothing (Airflow writes none); every other line becomes one document.
-        return [line for line in data.split(b"\n") if line.strip()], pos + len(data)
+        lines: list[bytes] = []
+        used = 0
+        while used < len(data) and (allowed is None or len(lines) < allowed):
+            newline = data.find(b"\n", used)
+            end = len(data) if newline < 0 else newline + 1
+            line = data[used:end].rstrip(b"\n")
+            used = end
+            if line.strip():
+                lines.append(line)
+        return lines, pos + used
 
 
 class StdoutSink:

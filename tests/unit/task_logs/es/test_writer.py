@@ -171,7 +171,9 @@ def test_a_line_still_being_written_waits_for_its_newline(base: Path) -> None:
     path.parent.mkdir(parents=True)
     with open(path, "ab") as f:
         writer.track(str(path))
-        f.write(b'{"event": "complete"}\n{"event": "half')
+        f.write(b'{"event": "complete"}\n')
+        writer.track(str(path))
+        f.write(b'{"event": "half')
         f.flush()
         wait_for(lambda: len(sink.docs) == 1)
         time.sleep(0.2)
@@ -230,3 +232,42 @@ def test_the_child_after_fork_starts_empty(base: Path) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert writer.finish(str(log.path))
+
+
+def test_a_segment_left_open_does_not_take_the_lines_another_process_appends(base: Path) -> None:
+    """A task defers without an upload: its worker's segment stays open while another worker process
+    resumes the try and appends to the same file. Each process writes only the lines it logged."""
+    sink = RecordingSink()
+    log = TaskLog(base)
+    first = make_writer(base, sink)
+    log.line(ShippingProcessor(first), "before defer")
+    wait_for(lambda: sink.events() == ["before defer"])
+    second = make_writer(base, sink)
+    for text in ("after resume", "done"):
+        log.line(ShippingProcessor(second), text)
+    assert second.finish(str(log.path))
+    time.sleep(0.3)  # the first writer's thread keeps polling its open segment
+
+    assert sink.events() == ["before defer", "after resume", "done"]
+    offsets = [d["offset"] for d in sink.docs]
+    assert offsets == sorted(set(offsets))
+
+
+def test_a_new_supervision_in_the_same_process_starts_a_new_segment(base: Path) -> None:
+    """LocalExecutor: one worker process supervises the part before a deferral and, with a new log
+    file handle, the resumed part; the triggerer's part written in between must sort between them."""
+    sink = RecordingSink()
+    worker = make_writer(base, sink)
+    before = TaskLog(base)
+    before.line(ShippingProcessor(worker), "before defer")
+    wait_for(lambda: len(sink.docs) == 1)
+    triggerer = make_writer(base, sink)
+    trigger = TaskLog(base, REL + ".trigger.1.log")
+    trigger.line(ShippingProcessor(triggerer), "trigger fired")
+    assert triggerer.finish(str(trigger.path))
+    resumed = TaskLog(base)  # the supervisor opens the file again
+    resumed.line(ShippingProcessor(worker), "after resume")
+    assert worker.finish(str(resumed.path))
+
+    by_offset = sorted(sink.docs, key=lambda d: d["offset"])
+    assert [d["event"] for d in by_offset] == ["before defer", "trigger fired", "after resume"]
