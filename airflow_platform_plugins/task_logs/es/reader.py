@@ -1,19 +1,20 @@
-r"""Read a try's log from Elasticsearch: exact ``log_id``, ordered by offset, streamed in bounded memory.
+"""Read a try's log from Elasticsearch: exact ``log_id``, ordered by offset, streamed in bounded memory.
 
 One read asks, in one ``_msearch``, for the first page of the log and for two counts: documents of
 the log without a numeric offset, and documents that hold the log's lines only as text (no ``log_id``
 field: a shipper that did not parse the JSON line). Then:
 
-- the ordered stream pages by offset cursor (``offset >= last`` minus the ``_id``\\ s already read at
-  ``last``, so documents sharing an offset are neither skipped nor repeated); the next page is fetched
-  while the current one is turned into lines, and memory holds at most two pages;
+- the ordered stream pages by offset cursor (``offset >= last``; the documents at ``last`` already
+  read come back first and are skipped, so documents sharing an offset are neither lost nor
+  repeated). The next page is fetched while the current one is turned into lines, and so is the one
+  after it when offsets run consecutively: at most three pages are held, whatever the log's length;
 - documents without a numeric offset, and text-only documents, each come as one more stream in
   timestamp order (``search_after`` on a point in time); Airflow merges streams by timestamp;
 - each problem is reported once, in one short line (a missing or non-numeric offset, duplicate
   offsets, text-only documents, a ``log_id`` mapped as analysed text), and never stops the read.
 
 Indices come from ``[elasticsearch] index_patterns`` (daily ``logstash-*`` style indices included) or
-``index_patterns_callable``.
+``index_patterns_callable``. The queries themselves are built in :mod:`.queries`.
 """
 
 from __future__ import annotations
@@ -25,24 +26,24 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from airflow_platform_plugins.task_logs.es.bulk import OVERFLOW_FIELD
 from airflow_platform_plugins.task_logs.es.client import translate_error
-from airflow_platform_plugins.task_logs.es.shapes import Normaliser, source_excludes
+from airflow_platform_plugins.task_logs.es.queries import TEXT_FIELDS, Mapping, Queries
+from airflow_platform_plugins.task_logs.es.shapes import Normaliser
 from airflow_platform_plugins.task_logs.reporting import LOGGER_NAME
 from airflow_platform_plugins.task_logs.store import StoreError
 
 log = logging.getLogger(__name__)
 
-_NUMERIC = frozenset(
-    {"long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float", "unsigned_long"}
-)
 _MAPPING_TTL = 60.0
-_TEXT_FIELDS = ["log", "message"]
+_MAPPING_CACHE_MAX = 256
+_HIT_FIELDS = ["hits.hits._id", "hits.hits._source", "hits.hits.sort"]
+
+Hits = list[dict[str, Any]]
 
 
 def report_line(event: str, timestamp: Any = None, level: str = "warning") -> str:
@@ -51,23 +52,6 @@ def report_line(event: str, timestamp: Any = None, level: str = "warning") -> st
     if timestamp is not None:
         line["timestamp"] = timestamp
     return json.dumps(line, ensure_ascii=False)
-
-
-@dataclass
-class _Mapping:
-    """How the searched indices map ``log_id`` and the offset field."""
-
-    exact: list[str] = field(default_factory=list)
-    """Indices where ``log_id`` is a keyword."""
-    text_keyword: list[str] = field(default_factory=list)
-    """``log_id`` is analysed text with a ``.keyword`` sub-field (dynamic mapping)."""
-    text_only: list[str] = field(default_factory=list)
-    non_numeric_offset: dict[str, str] = field(default_factory=dict)
-    """Index -> the offset field's type, where it cannot be sorted numerically."""
-
-    @property
-    def analysed(self) -> list[str]:
-        return self.text_keyword + self.text_only
 
 
 class LogReader:
@@ -92,8 +76,7 @@ class LogReader:
         self.offset_field = offset_field
         self.page_size = page_size
         self._normaliser = Normaliser(host_field=host_field, offset_field=offset_field)
-        self._excludes = source_excludes(host_field, offset_field)
-        self._mappings: dict[str, tuple[float, _Mapping]] = {}
+        self._mappings: dict[str, tuple[float, Mapping]] = {}
         self._lock = threading.Lock()
 
     # -- entry point ------------------------------------------------------------------------------
@@ -104,22 +87,29 @@ class LogReader:
         No generator when the cluster has nothing for the log, so Airflow can still show the worker's
         own copy.
         """
-        indices = self.indices(ti)
-        source = f"Elasticsearch {self.display} {indices} log_id={log_id}"
+        source = f"Elasticsearch {self.display} log_id={log_id}"
         try:
+            indices = self.indices(ti)
+            source = f"Elasticsearch {self.display} {indices} log_id={log_id}"
             client = self._client()
-            mapping = self._mapping(client, indices)
-            first, missing_offset, text_only = self._first_search(client, indices, log_id, mapping)
+            queries = Queries(
+                log_id,
+                self._mapping(client, indices),
+                offset_field=self.offset_field,
+                host_field=self.host_field,
+                page_size=self.page_size,
+            )
+            first, missing_offset, text_only = self._first_search(client, indices, queries)
         except Exception as exc:
             error = translate_error(exc, f"Elasticsearch {self.display}")
             return [f"{source}: could not read: {error}"], []
         streams: list[Generator[str, None, None]] = []
         if first:
-            streams.append(self._ordered(client, indices, log_id, mapping, first))
+            streams.append(self._ordered(client, indices, queries, first))
         if missing_offset:
-            streams.append(self._unordered(client, indices, log_id, mapping, missing_offset, text=False))
+            streams.append(self._unordered(client, indices, queries, missing_offset, text=False))
         if text_only:
-            streams.append(self._unordered(client, indices, log_id, mapping, text_only, text=True))
+            streams.append(self._unordered(client, indices, queries, text_only, text=True))
         if not streams:
             return [f"{source}: no documents"], []
         return [source], streams
@@ -131,9 +121,16 @@ class LogReader:
             return str(getattr(importlib.import_module(module), name)(ti))
         return self.index_patterns
 
-    # -- what the indices look like ----------------------------------------------------------------
+    def iter_lines(self, log_id: str, ti: Any = None) -> Iterator[str]:
+        """Every line of every stream, stream after stream (for tools and tests, not for the UI)."""
+        _, streams = self.open(log_id, ti)
+        for stream in streams:
+            yield from stream
 
-    def _mapping(self, client: Any, indices: str) -> _Mapping:
+    # -- requests ---------------------------------------------------------------------------------
+
+    def _mapping(self, client: Any, indices: str) -> Mapping:
+        """How ``indices`` map the fields the reader depends on (cached for a minute)."""
         now = time.monotonic()
         cached = self._mappings.get(indices)
         if cached is not None and now - cached[0] < _MAPPING_TTL:
@@ -144,107 +141,24 @@ class LogReader:
             ignore_unavailable=True,
             allow_no_indices=True,
         )
-        mapping = _Mapping()
         found = response.body if response.meta.status == 200 else {}  # 404: no index matches yet
-        for index, body in sorted(found.items()):
-            fields = body.get("mappings", {})
-            log_id_type = _type(fields, "log_id")
-            if log_id_type == "keyword":
-                mapping.exact.append(index)
-            elif log_id_type == "text":
-                (mapping.text_keyword if "log_id.keyword" in fields else mapping.text_only).append(index)
-            offset_type = _type(fields, self.offset_field)
-            if offset_type is not None and offset_type not in _NUMERIC:
-                mapping.non_numeric_offset[index] = offset_type
+        mapping = Mapping.from_field_mappings(found, self.offset_field)
         with self._lock:
+            if len(self._mappings) >= _MAPPING_CACHE_MAX:
+                self._mappings.clear()
             self._mappings[indices] = (now, mapping)
         return mapping
 
-    # -- queries ----------------------------------------------------------------------------------
-
-    def _log_clause(self, log_id: str, mapping: _Mapping) -> dict[str, Any]:
-        if not mapping.analysed:
-            return {"term": {"log_id": log_id}}
-        should: list[dict[str, Any]] = [{"term": {"log_id": log_id}}]
-        if mapping.text_keyword:
-            should.append({"term": {"log_id.keyword": log_id}})
-        if mapping.text_only:
-            should.append({"match_phrase": {"log_id": log_id}})
-        return {"bool": {"should": should, "minimum_should_match": 1}}
-
-    @staticmethod
-    def _sortable(indices: str, mapping: _Mapping) -> str:
-        """``indices`` without those where the offset cannot be sorted (a sort there fails the search)."""
-        if not mapping.non_numeric_offset:
-            return indices
-        base = "*" if indices.strip() == "_all" else indices
-        return ",".join([base, *(f"-{index}" for index in sorted(mapping.non_numeric_offset))])
-
-    def _ordered_body(
-        self, log_id: str, mapping: _Mapping, start: int | None, *, only: bool = False, skip: Any = ()
-    ) -> dict[str, Any]:
-        """A page of the ordered stream: documents with a numeric offset of at least ``start``.
-
-        With ``only``: exactly ``start``. Documents whose ``_id`` is in ``skip`` are left out.
-        """
-        filters = [self._log_clause(log_id, mapping), {"exists": {"field": self.offset_field}}]
-        if start is not None:
-            bounds = {"gte": start, "lte": start} if only else {"gte": start}
-            filters.append({"range": {self.offset_field: bounds}})
-        query: dict[str, Any] = {"filter": filters}
-        if skip:
-            query["must_not"] = [{"ids": {"values": sorted(skip)}}]
-        excludes = [f for f in self._excludes if not (f == "log_id" and mapping.analysed)]
-        return {
-            "query": {"bool": query},
-            "sort": [{self.offset_field: {"order": "asc", "unmapped_type": "long"}}],
-            "size": self.page_size,
-            "track_total_hits": False,
-            "_source": {"excludes": excludes},
-        }
-
-    def _missing_offset_query(self, log_id: str, mapping: _Mapping) -> dict[str, Any]:
-        should: list[dict[str, Any]] = [{"bool": {"must_not": {"exists": {"field": self.offset_field}}}}]
-        if mapping.non_numeric_offset:
-            should.append({"terms": {"_index": sorted(mapping.non_numeric_offset)}})
-        return {
-            "bool": {
-                "filter": [self._log_clause(log_id, mapping)],
-                "should": should,
-                "minimum_should_match": 1,
-            }
-        }
-
-    @staticmethod
-    def _text_only_query(log_id: str) -> dict[str, Any]:
-        return {
-            "bool": {
-                "must_not": {"exists": {"field": "log_id"}},
-                "filter": [
-                    {
-                        "multi_match": {
-                            "query": log_id,
-                            "type": "phrase",
-                            "fields": _TEXT_FIELDS,
-                            "lenient": True,
-                        }
-                    }
-                ],
-            }
-        }
-
-    def _first_search(
-        self, client: Any, indices: str, log_id: str, mapping: _Mapping
-    ) -> tuple[list[dict[str, Any]], int, int]:
+    def _first_search(self, client: Any, indices: str, queries: Queries) -> tuple[Hits, int, int]:
         header = {"index": indices, "ignore_unavailable": True, "allow_no_indices": True}
         count = {"size": 0, "track_total_hits": True}
         searches = [
-            {**header, "index": self._sortable(indices, mapping)},
-            self._ordered_body(log_id, mapping, None),
+            {**header, "index": queries.sortable(indices)},
+            queries.ordered(None),
             header,
-            {**count, "query": self._missing_offset_query(log_id, mapping)},
+            {**count, "query": queries.missing_offset()},
             header,
-            {**count, "query": self._text_only_query(log_id)},
+            {**count, "query": queries.text_only()},
         ]
         responses = client.msearch(searches=searches).body["responses"]
         if "error" in responses[0]:
@@ -252,44 +166,31 @@ class LogReader:
         for response in responses[1:]:  # a failed count only hides what it counts
             if "error" in response:
                 log.warning("Elasticsearch %s: %s", self.display, _search_error(response))
-        hits = responses[0]["hits"]["hits"]
-        return hits, _total(responses[1]), _total(responses[2])
+        return responses[0]["hits"]["hits"], _total(responses[1]), _total(responses[2])
 
-    def _search(self, client: Any, indices: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    def _search(self, client: Any, indices: str, body: dict[str, Any]) -> Hits:
         response = client.search(
-            index=indices,
-            ignore_unavailable=True,
-            allow_no_indices=True,
-            filter_path=["hits.hits._id", "hits.hits._source", "hits.hits.sort"],
-            **body,
+            index=indices, ignore_unavailable=True, allow_no_indices=True, filter_path=_HIT_FIELDS, **body
         )
         return list(response.body.get("hits", {}).get("hits", ()))
 
-    # -- streams ----------------------------------------------------------------------------------
+    # -- the ordered stream -----------------------------------------------------------------------
 
-    def _pages(
-        self,
-        client: Any,
-        indices: str,
-        log_id: str,
-        mapping: _Mapping,
-        first: list[dict[str, Any]],
-    ) -> Generator[list[dict[str, Any]], None, None]:
+    def _pages(self, client: Any, indices: str, queries: Queries, first: Hits) -> Generator[Hits, None, None]:
         """The ordered documents, page after page, each once.
 
         Each page is ``offset >= last`` of the page before; the documents at ``last`` that were read
-        already come back first and are skipped, so documents sharing an offset are neither lost nor
-        repeated. The next page is fetched while this one is used and, when offsets run consecutively
-        (one writer's lines), the page after it too: its start is then known in advance.
+        already come back first and are skipped. When offsets run consecutively (one writer's lines),
+        the page after the next one is fetched too: its start is then known in advance. A whole page
+        of one offset is followed by the rest of that offset, read alone.
         """
-        target = self._sortable(indices, mapping)
+        target = queries.sortable(indices)
         size = self.page_size
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="es-log-read")
-        ahead: dict[int, Future[list[dict[str, Any]]]] = {}
+        ahead: dict[int, Future[Hits]] = {}
 
-        def fetch(start: int, **kwargs: Any) -> Future[list[dict[str, Any]]]:
-            body = self._ordered_body(log_id, mapping, start, **kwargs)
-            return pool.submit(self._search, client, target, body)
+        def fetch(start: int, **kwargs: Any) -> Future[Hits]:
+            return pool.submit(self._search, client, target, queries.ordered(start, **kwargs))
 
         seen_offset: Any = None
         seen_ids: set[str] = set()
@@ -331,9 +232,10 @@ class LogReader:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _ordered(
-        self, client: Any, indices: str, log_id: str, mapping: _Mapping, first: list[dict[str, Any]]
+        self, client: Any, indices: str, queries: Queries, first: Hits
     ) -> Generator[str, None, None]:
         """The log's lines in offset order, with the problems found reported at the end."""
+        mapping = queries.mapping
         if mapping.analysed:
             yield report_line(
                 f"log_id is mapped as analysed text in {', '.join(mapping.analysed)}: matched through "
@@ -341,13 +243,14 @@ class LogReader:
                 "install the index template (see the docs) for exact matches"
             )
         check = bool(mapping.analysed)
+        log_id = queries.log_id
         line_of = self._normaliser.line
         encode = msgspec.json.Encoder().encode
         shared = identical = 0
         last_offset: Any = None
         last_text = ""
         last_timestamp: Any = None
-        pages = self._pages(client, indices, log_id, mapping, first)
+        pages = self._pages(client, indices, queries, first)
         try:
             for page in pages:
                 for hit in page:
@@ -386,29 +289,31 @@ class LogReader:
                 last_timestamp,
             )
 
+    # -- documents without a usable offset ---------------------------------------------------------
+
     def _unordered(
-        self, client: Any, indices: str, log_id: str, mapping: _Mapping, count: int, *, text: bool
+        self, client: Any, indices: str, queries: Queries, count: int, *, text: bool
     ) -> Generator[str, None, None]:
-        """Documents that cannot be ordered by offset, in timestamp order (point in time + search_after)."""
+        """Documents that cannot be ordered by offset, in timestamp order, after one line saying so."""
         if text:
-            query = self._text_only_query(log_id)
+            query = queries.text_only()
             what = (
                 f"{count} documents hold lines of this log only as text in `log` or `message`, without a "
                 "log_id field (the shipper did not parse the JSON line); they are shown by time"
             )
         else:
-            query = self._missing_offset_query(log_id, mapping)
+            query = queries.missing_offset()
             reasons = ["missing or not a number"]
             reasons += [
-                f"{self.offset_field} is mapped as {t} in {i}"
-                for i, t in sorted(mapping.non_numeric_offset.items())
+                f"{self.offset_field} is mapped as {kind} in {index}"
+                for index, kind in sorted(queries.mapping.non_numeric_offset.items())
             ]
             what = (
                 f"{count} documents of this log have no numeric {self.offset_field} "
                 f"({'; '.join(reasons)}); they are shown by time"
             )
         reported = False
-        lines = self._by_time(client, indices, query, log_id, text=text)
+        lines = self._by_time(client, indices, query, queries.log_id, text=text)
         try:
             for line in lines:
                 if not reported:
@@ -421,19 +326,16 @@ class LogReader:
     def _by_time(
         self, client: Any, indices: str, query: dict[str, Any], log_id: str, *, text: bool
     ) -> Generator[str, None, None]:
+        """``search_after`` on a point in time, sorted by time."""
         pit = None
         try:
             opened = client.open_point_in_time(index=indices, keep_alive="1m", ignore_unavailable=True)
             pit = opened.body["id"]
-            sort = [
-                {"@timestamp": {"order": "asc", "unmapped_type": "date", "missing": "_last"}},
-                {"timestamp": {"order": "asc", "unmapped_type": "date", "missing": "_last"}},
-            ]
             after = None
             while True:
                 body: dict[str, Any] = {
                     "query": query,
-                    "sort": sort,
+                    "sort": Queries.by_time(),
                     "size": self.page_size,
                     "pit": {"id": pit, "keep_alive": "1m"},
                     "track_total_hits": False,
@@ -475,7 +377,7 @@ class LogReader:
 
     def _text_line(self, source: dict[str, Any], log_id: str) -> str | None:
         """A document whose line is only text: parse it back if it is this log's JSON line."""
-        for name in _TEXT_FIELDS:
+        for name in TEXT_FIELDS:
             raw = source.get(name)
             if not isinstance(raw, str) or log_id not in raw:
                 continue
@@ -494,28 +396,11 @@ class LogReader:
             return json.dumps({"timestamp": timestamp, "event": raw.rstrip("\n")}, ensure_ascii=False)
         return None
 
-    # -- whole logs (tools, tests) ------------------------------------------------------------------
-
-    def iter_lines(self, log_id: str, ti: Any = None) -> Iterator[str]:
-        """Every line of every stream, stream after stream."""
-        _, streams = self.open(log_id, ti)
-        for stream in streams:
-            yield from stream
-
 
 def _search_error(response: dict[str, Any]) -> StoreError:
     error = response.get("error", {})
     reason = error.get("reason") if isinstance(error, dict) else error
     return StoreError(f"search failed ({response.get('status')}): {reason}")
-
-
-def _type(fields: dict[str, Any], name: str) -> str | None:
-    entry = fields.get(name)
-    if not entry:
-        return None
-    leaf = name.rsplit(".", 1)[-1]
-    kind = entry.get("mapping", {}).get(leaf, {}).get("type")
-    return str(kind) if kind is not None else None
 
 
 def _total(response: dict[str, Any]) -> int:
