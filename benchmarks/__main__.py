@@ -1,8 +1,8 @@
 """Benchmarks, run by ``tox -e bench``: each contender in one run against the same local servers.
 
 Every operation runs in its own fresh interpreter; wall time is measured inside it around the
-operation only, peak RSS is the process's maximum as the kernel reports it (``ru_maxrss``), and the
-baseline is its RSS after imports, before the operation. Each operation is repeated (``--repeat``),
+operation only, peak RSS is the process's own high-water mark as the kernel reports it (``VmHWM``), and
+the baseline is its RSS after imports, before the operation. Each operation is repeated (``--repeat``),
 the contenders taking turns, and the median time and the largest peak RSS are reported.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from benchmarks import gcs_ops, s3_ops
 from benchmarks.es_bench import es_section, print_es_table
 from benchmarks.footprint import measure_footprint, print_footprint
 from benchmarks.logfile import write_log
-from benchmarks.measure import Result, run
+from benchmarks.measure import Result, combine, run
 from benchmarks.report import print_table
 from tests.harness.gcs import FakeGCSServer
 from tests.harness.moto import MotoServer
@@ -31,20 +30,6 @@ REL = "dag_id=bench/run_id=manual__2026-01-01T00:00:00+00:00/task_id=talk/attemp
 SIZES = {"20M": 20 << 20, "200M": 200 << 20, "1G": 1 << 30}
 S3_CONTENDERS = ("ours", "provider", "boto3")
 GCS_CONTENDERS = ("ours", "provider", "client")
-
-
-def combine(results: list[Result]) -> Result:
-    """Median time, largest peak RSS."""
-    first = results[0]
-    return Result(
-        first.contender,
-        first.operation,
-        first.size,
-        statistics.median(r.seconds for r in results),
-        max(r.peak_rss_mb for r in results),
-        max(r.baseline_rss_mb for r in results),
-        {**first.detail, "runs": len(results)},
-    )
 
 
 def object_section(

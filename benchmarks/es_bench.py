@@ -3,31 +3,16 @@ elasticsearch provider's reader from the same index, and index a log with ``writ
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 
 from benchmarks.logfile import write_log
-from benchmarks.measure import Result, run
+from benchmarks.measure import Result, combine, run
 from tests.harness import bulkload
 from tests.harness.elasticsearch import ElasticsearchNode
 
 CONTENDERS = ("ours", "provider")
 READ_REL = "dag_id=bench/run_id=manual__2026-11-25T00:00:00+00:00/task_id=talk/attempt=1.log"
 INDEX_REL = "dag_id=bench/run_id=manual__2026-11-25T00:00:00+00:00/task_id=write/attempt=1.log"
-
-
-def combine(results: list[Result]) -> Result:
-    """Median time, largest peak RSS."""
-    first = results[0]
-    return Result(
-        first.contender,
-        first.operation,
-        first.size,
-        statistics.median(r.seconds for r in results),
-        max(r.peak_rss_mb for r in results),
-        max(r.baseline_rss_mb for r in results),
-        {**first.detail, "runs": len(results)},
-    )
 
 
 def es_section(workdir: Path, read_lines: int, index_bytes: int, repeat: int) -> list[Result]:

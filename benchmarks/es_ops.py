@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from types import SimpleNamespace
 from typing import Any
 
-from benchmarks.measure import peak_rss_mb, rss_mb
+from benchmarks.ops import Action, count_lines, measure
 
 
 def _ti(rel: str, state: str = "success") -> Any:
@@ -76,60 +75,62 @@ def provider(url: str, pattern: str = "_all", index: str = "airflow-logs", base:
     )
 
 
+def _provider_lines(handler: Any, ti: Any) -> dict[str, Any]:
+    """Page through the provider's handler as Airflow's log reader does, each message as JSON."""
+    lines = chars = 0
+    metadata: dict[str, Any] = {}
+    while True:
+        messages, metadata = handler.read(ti, ti.try_number, metadata)
+        got = 0
+        in_group = False
+        for message in messages:
+            text = message.model_dump_json()  # the api-server sends every message, headers too
+            got += 1
+            # Each page starts with a "Log message source details" group naming the hosts.
+            if message.event == "::group::Log message source details":
+                in_group = True
+            elif in_group:
+                in_group = message.event != "::endgroup::"
+            else:
+                lines += 1
+                chars += len(text)
+        if metadata.get("end_of_log") or not got:
+            return {"lines": lines, "chars": chars}
+
+
 def read(contender: str, url: str, pattern: str, rel: str) -> dict[str, Any]:
     ti = _ti(rel)
-    if contender == "ours":
-        io = ours(url, pattern)
-        baseline = rss_mb()
-        started = time.perf_counter()
-        lines = chars = 0
-        _, streams = io.stream(rel, ti)
-        for stream in streams:
-            for line in stream:
-                lines += 1
-                chars += len(line)
-    else:
+
+    def setup() -> Action:
+        if contender == "ours":
+            io = ours(url, pattern)
+            return lambda: count_lines(line for stream in io.stream(rel, ti)[1] for line in stream)
         handler = provider(url, pattern)
-        baseline = rss_mb()
-        started = time.perf_counter()
-        lines = chars = 0
-        metadata: dict[str, Any] = {}
-        while True:
-            messages, metadata = handler.read(ti, ti.try_number, metadata)
-            got = 0
-            in_group = False
-            for message in messages:
-                text = message.model_dump_json()  # the api-server sends every message, headers too
-                got += 1
-                # Each page starts with a "Log message source details" group naming the hosts.
-                if message.event == "::group::Log message source details":
-                    in_group = True
-                elif in_group:
-                    in_group = message.event != "::endgroup::"
-                else:
-                    lines += 1
-                    chars += len(text)
-            if metadata.get("end_of_log") or not got:
-                break
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "baseline_rss_mb": baseline, "lines": lines, "chars": chars}
+        return lambda: _provider_lines(handler, ti)
+
+    return measure(setup)
 
 
 def index(contender: str, url: str, target: str, base: str, rel: str) -> dict[str, Any]:
     ti = _ti(rel)
     path = os.path.join(base, rel)
-    with open(path, "rb") as f:
-        lines = sum(1 for line in f if line.strip())
-    io = (
-        ours(url, index=target, base=base)
-        if contender == "ours"
-        else provider(url, index=target, base=base).io
-    )
-    baseline = rss_mb()
-    started = time.perf_counter()
-    io.upload(path, ti)
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "baseline_rss_mb": baseline, "lines": lines}
+
+    def setup() -> Action:
+        with open(path, "rb") as f:
+            lines = sum(1 for line in f if line.strip())
+        io = (
+            ours(url, index=target, base=base)
+            if contender == "ours"
+            else provider(url, index=target, base=base).io
+        )
+
+        def upload() -> dict[str, Any]:
+            io.upload(path, ti)
+            return {"lines": lines}
+
+        return upload
+
+    return measure(setup)
 
 
 def main(contender: str, operation: str, *args: str) -> dict[str, Any]:
@@ -141,4 +142,4 @@ def main(contender: str, operation: str, *args: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps({**main(*sys.argv[1:]), "peak_rss_mb": peak_rss_mb()}))
+    print(json.dumps(main(*sys.argv[1:])))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -64,4 +65,18 @@ def run(module: str, contender: str, operation: str, size: int, env: dict[str, s
         float(report.pop("peak_rss_mb", usage.ru_maxrss / 1024)),
         float(report.pop("baseline_rss_mb")),
         report,
+    )
+
+
+def combine(results: list[Result]) -> Result:
+    """Repeated runs of one operation as one result: median time, largest peak RSS."""
+    first = results[0]
+    return Result(
+        first.contender,
+        first.operation,
+        first.size,
+        statistics.median(r.seconds for r in results),
+        max(r.peak_rss_mb for r in results),
+        max(r.baseline_rss_mb for r in results),
+        {**first.detail, "runs": len(results)},
     )

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from benchmarks.measure import rss_mb
+from benchmarks.measure import peak_rss_mb, rss_mb
 
 Action = Callable[[], dict[str, Any]]
 
@@ -17,7 +17,8 @@ def measure(setup: Callable[[], Action]) -> dict[str, Any]:
     baseline = rss_mb()
     started = time.perf_counter()
     detail = action()
-    return {"seconds": time.perf_counter() - started, "baseline_rss_mb": baseline, **detail}
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "baseline_rss_mb": baseline, "peak_rss_mb": peak_rss_mb(), **detail}
 
 
 def count_lines(lines: Iterable[str]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ import os
 import sys
 from typing import Any
 
-from benchmarks.measure import peak_rss_mb
 from benchmarks.ops import Action, count_bytes, measure, remote_io_action
 
 BUCKET = "bench"
@@ -80,4 +79,4 @@ def main(contender: str, operation: str, base: str, rel: str, prefix: str) -> di
 
 
 if __name__ == "__main__":
-    print(json.dumps({**main(*sys.argv[1:]), "peak_rss_mb": peak_rss_mb()}))
+    print(json.dumps(main(*sys.argv[1:])))

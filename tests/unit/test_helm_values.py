@@ -46,9 +46,9 @@ def test_values_use_the_logging_config_class(path: Path) -> None:
 
 @pytest.mark.parametrize("path", AIRFLOW_VALUES, ids=lambda p: p.name)
 def test_values_use_only_options_this_package_defines(path: Path) -> None:
-    from airflow_platform_plugins.options import LOGGING_OPTIONS, SECTION
+    from airflow_platform_plugins.options import ELASTICSEARCH_OPTIONS, LOGGING_OPTIONS, SECTION
 
-    ours = {o.key for o in LOGGING_OPTIONS if o.section == SECTION}
+    ours = {o.key for o in (*LOGGING_OPTIONS, *ELASTICSEARCH_OPTIONS) if o.section == SECTION}
     values = yaml.safe_load(path.read_text())
     assert set(values["config"].get(SECTION, {})) <= ours
 
