@@ -214,13 +214,14 @@ class LogReader:
                     last = hits[-1]["sort"][0]
                     if fresh:
                         following = ahead.pop(last, None) or fetch(last)
-                        guess = last + size - 1
-                        if guess not in ahead:
-                            ahead[guess] = fetch(guess)
                     else:  # a whole page of one offset, read already
                         pile, following = last, fetch(last, only=True, skip=frozenset(seen_ids))
-                    for stale in [key for key in ahead if key < last]:
-                        ahead.pop(stale).cancel()
+                    for guessed in ahead.values():  # a wrong guess: offsets did not run on
+                        guessed.cancel()
+                    ahead.clear()
+                    if fresh and last - hits[0]["sort"][0] == len(hits) - 1:
+                        # Consecutive offsets: the page after the next one starts at this guess.
+                        ahead[last + size - 1] = fetch(last + size - 1)
                 if fresh:
                     yield fresh
                 if following is None:

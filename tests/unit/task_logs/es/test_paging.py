@@ -24,6 +24,7 @@ class FakeIndex:
             for i, offset in enumerate(offsets)
         ]
         self.searches = 0
+        self.starts: list[int | None] = []
         self.indices = self
 
     def _page(self, body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -32,6 +33,7 @@ class FakeIndex:
             if "range" in clause:
                 start = clause["range"]["offset"]["gte"]
                 end = clause["range"]["offset"].get("lte")
+        self.starts.append(start)
         skip = {i for clause in body["query"]["bool"].get("must_not", []) for i in clause["ids"]["values"]}
         matching = [
             d
@@ -103,3 +105,13 @@ def test_more_documents_on_one_offset_than_a_page_holds_are_all_read() -> None:
         "4 documents share their offset with a different document of this log (two writers "
         "used the same offsets); all are shown, in the order Elasticsearch returned them"
     ]
+
+
+def test_no_page_is_guessed_ahead_when_offsets_do_not_run_on() -> None:
+    # Every offset three times: each page moves on by a few offsets only, so a page guessed from
+    # "consecutive offsets" would be wrong; none is fetched, and no search is wasted.
+    offsets = [n for n in range(1, 101) for _ in range(3)]
+    events, _, index = read(offsets, 10)
+    assert sorted(events) == sorted(f"doc {i}" for i in range(300))
+    starts = [s for s in index.starts if s is not None]
+    assert starts == sorted(set(starts)), "each search starts where the page before ended, once"
