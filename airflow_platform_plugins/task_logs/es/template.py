@@ -90,7 +90,7 @@ def index_template(
 
     With ``sort`` (the default) each index keeps its documents sorted by ``log_id`` then offset: a log
     is stored in one run, in order, and reading it pages without scanning the rest of the index.
-    Indexing costs more (measured in docs/benchmarks.md); the setting applies to new indices only.
+    Indexing pays for the sorting; the setting applies to new indices only.
     """
     index_settings: dict[str, Any] = {}
     if sort:
