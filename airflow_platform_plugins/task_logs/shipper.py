@@ -21,11 +21,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
 from airflow_platform_plugins.task_logs import keys, metrics, reporting
+from airflow_platform_plugins.task_logs.background import BackgroundLoop
 from airflow_platform_plugins.task_logs.journal import PendingJournal
+from airflow_platform_plugins.task_logs.logfolder import LogFolder
 from airflow_platform_plugins.task_logs.retry import backoff_delay
 from airflow_platform_plugins.task_logs.stitching import Chunk, contiguous_end
 from airflow_platform_plugins.task_logs.store import FileRange, ObjectStore, StoreError
@@ -106,9 +107,8 @@ class Shipper:
     ) -> None:
         self._store = store
         self._prefix = prefix
-        self._base = os.path.abspath(os.path.expanduser(base_log_folder))
-        self._base_real = os.path.realpath(self._base)
-        self._excluded = tuple(os.path.abspath(d) + os.sep for d in excluded_dirs)
+        self._folder = LogFolder(base_log_folder, excluded_dirs)
+        self._base = self._folder.path
         self.policy = policy
         self._delete_local_copy = delete_local_copy
         self._host = host or socket.gethostname()
@@ -123,8 +123,7 @@ class Shipper:
         self._streams: dict[str, _Tracked] = {}
         self._ignored: set[str] = set()
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundLoop(self._pass, tick=self._tick, name="remote-log-shipper")
         self._pool: ThreadPoolExecutor | None = None
         self._journal_checked = 0.0
 
@@ -145,17 +144,7 @@ class Shipper:
 
     def relative_path(self, path: str) -> str | None:
         """Path under ``base_log_folder`` that Airflow uses for ``path``; ``None`` if not a task log."""
-        absolute = os.path.abspath(path)
-        if not absolute.startswith(self._base + os.sep) or absolute.startswith(self._excluded):
-            return None
-        real = os.path.realpath(absolute)
-        if not real.startswith(self._base_real + os.sep):
-            return None
-        # Airflow derives relative paths lexically (pathlib keeps ".."), so derive ours the same way.
-        try:
-            return PurePosixPath(path).relative_to(self._base).as_posix()
-        except ValueError:
-            return None
+        return self._folder.relative_path(path)
 
     def _register(self, path: str, logger: Any) -> _Tracked | None:
         relative = self.relative_path(path)
@@ -171,13 +160,12 @@ class Shipper:
                 self._streams[path] = tracked
             elif logger is not None and tracked.logger is None:
                 tracked.logger = logger
-            self._start_thread()
+            self._loop.start()
             return tracked
 
-    def _start_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="remote-log-shipper", daemon=True)
-            self._thread.start()
+    def start(self) -> None:
+        """Start the background thread now (it also finishes logs an earlier process left pending)."""
+        self._loop.start()
 
     # -- the end of a try ------------------------------------------------------------------------
 
@@ -213,16 +201,6 @@ class Shipper:
         return [t.relative for t in list(self._streams.values()) if t.final]
 
     # -- background thread ------------------------------------------------------------------------
-
-    def _run(self) -> None:
-        while True:
-            try:
-                self._wake.wait(self._tick)
-                self._wake.clear()
-                self._pass()
-            except Exception:  # the thread must outlive any surprise
-                log.exception("Remote log shipper pass failed; continuing")
-                time.sleep(1.0)
 
     def _pass(self) -> None:
         now = time.monotonic()
@@ -316,7 +294,7 @@ class Shipper:
         for other in waiting:
             other.retry_at = 0.0
         if waiting:
-            self._wake.set()
+            self._loop.wake()
 
     def _where(self, tracked: _Tracked) -> str:
         try:

@@ -21,13 +21,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import PurePosixPath
 from typing import Any, Protocol
 
 from airflow_platform_plugins.task_logs import metrics, reporting
+from airflow_platform_plugins.task_logs.background import BackgroundLoop
 from airflow_platform_plugins.task_logs.es.documents import DocumentBuilder, document_id, to_json_line
 from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate, parse_relative_path
 from airflow_platform_plugins.task_logs.es.offsets import segment_base
+from airflow_platform_plugins.task_logs.logfolder import LogFolder
 from airflow_platform_plugins.task_logs.retry import backoff_delay
 from airflow_platform_plugins.task_logs.store import StoreError
 
@@ -128,9 +129,7 @@ class LineWriter:
         host: str | None = None,
     ) -> None:
         self.sinks = list(sinks)
-        self._base = os.path.abspath(os.path.expanduser(base_log_folder))
-        self._base_real = os.path.realpath(self._base)
-        self._excluded = tuple(os.path.abspath(d) + os.sep for d in excluded_dirs)
+        self._folder = LogFolder(base_log_folder, excluded_dirs)
         self._template = log_id_template
         self._offset_field = offset_field
         self._host_field = host_field
@@ -149,8 +148,7 @@ class LineWriter:
         self._floor: dict[str, tuple[int, float]] = {}
         self._ignored: set[str] = set()
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundLoop(self._pass, tick=self._tick, name="es-task-log-writer")
 
     # -- hot path ---------------------------------------------------------------------------------
 
@@ -173,15 +171,7 @@ class LineWriter:
 
     def relative_path(self, path: str) -> str | None:
         """``path`` relative to ``base_log_folder`` as Airflow derives it; ``None`` if not a task log."""
-        absolute = os.path.abspath(path)
-        if not absolute.startswith(self._base + os.sep) or absolute.startswith(self._excluded):
-            return None
-        if not os.path.realpath(absolute).startswith(self._base_real + os.sep):
-            return None
-        try:
-            return PurePosixPath(path).relative_to(self._base).as_posix()
-        except ValueError:
-            return None
+        return self._folder.relative_path(path)
 
     def _open_segment(self, path: str, logger: Any, *, start: int | None = None) -> _Segment | None:
         relative = self.relative_path(path)
@@ -220,13 +210,8 @@ class LineWriter:
             segment.cursors = {sink.name: _Cursor(start) for sink in self.sinks}
             self._open[path] = segment
             self._segments.append(segment)
-            self._start_thread()
+            self._loop.start()
             return segment
-
-    def _start_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="es-task-log-writer", daemon=True)
-            self._thread.start()
 
     def _close(self, segment: _Segment, end: int | None) -> None:
         """No more lines belong to ``segment`` than the first ``end`` bytes of its file (now, if ``None``)."""
@@ -283,16 +268,6 @@ class LineWriter:
         return [s.relative for s in list(self._segments)]
 
     # -- background thread ------------------------------------------------------------------------
-
-    def _run(self) -> None:
-        while True:
-            try:
-                self._wake.wait(self._tick)
-                self._wake.clear()
-                self._pass()
-            except Exception:  # the thread must outlive any surprise
-                log.exception("Elasticsearch task log writer pass failed; continuing")
-                time.sleep(1.0)
 
     def _pass(self) -> None:
         now = time.monotonic()

@@ -194,7 +194,7 @@ def test_a_pending_log_is_finished_by_a_later_process(store: MemoryStore, base: 
     store.failure = None
 
     later, _ = make(store, base)  # e.g. a restarted worker: it only has the journal on disk
-    later._start_thread()
+    later.start()
     wait_for(lambda: stored(store) == log.path.read_bytes())
 
 

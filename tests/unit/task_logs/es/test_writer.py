@@ -228,7 +228,7 @@ def test_the_child_after_fork_starts_empty(base: Path) -> None:
     log.line(ShippingProcessor(writer), "in parent")
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
-        os._exit(0 if writer.pending() == [] and writer._thread is None else 1)
+        os._exit(0 if writer.pending() == [] and writer._loop.thread is None else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert writer.finish(str(log.path))
