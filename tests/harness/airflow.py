@@ -24,6 +24,10 @@ import httpx
 from tests.harness.processes import ManagedProcess, free_port, wait_http
 
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+AUTH_MANAGERS = {
+    "simple": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+    "fab": "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
+}
 LOGGING_CONFIG_CLASS = "airflow_platform_plugins.logging_config.LOGGING_CONFIG"
 TERMINAL = ("success", "failed", "skipped", "upstream_failed", "removed")
 
@@ -45,12 +49,21 @@ class AirflowDeployment:
         settings: Mapping[str, str] | None = None,
         component_settings: Mapping[str, Mapping[str, str]] | None = None,
         components: Iterable[str] = COMPONENTS,
+        auth_manager: str = "simple",
+        webserver_config: str | None = None,
+        plugins: Iterable[Path] = (),
     ) -> None:
+        """``auth_manager="fab"`` uses the FAB auth manager with ``webserver_config`` as its config file;
+        ``plugins`` are copied into the deployment's plugins folder."""
         self.home = home
         self.dags_folder = home / "dags"
         self.dags_folder.mkdir(parents=True, exist_ok=True)
         for dag in dags:
             shutil.copy(dag, self.dags_folder / dag.name)
+        self.plugins_folder = home / "plugins"
+        self.plugins_folder.mkdir(parents=True, exist_ok=True)
+        for plugin in plugins:
+            shutil.copy(plugin, self.plugins_folder / plugin.name)
         self.log_folder = home / "logs"
         self.api_port = free_port()
         self.url = f"http://127.0.0.1:{self.api_port}"
@@ -68,10 +81,8 @@ class AirflowDeployment:
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__PARALLELISM": "8",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-            "AIRFLOW__CORE__AUTH_MANAGER": (
-                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-            ),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__AUTH_MANAGER": AUTH_MANAGERS[auth_manager],
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.plugins_folder),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.api_port),
@@ -95,8 +106,14 @@ class AirflowDeployment:
             "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
             "AIRFLOW__TRIGGERER__DEFAULT_CAPACITY": "50",
-            **dict(settings or {}),
         }
+        if auth_manager == "simple":
+            self.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "True"
+        if webserver_config is not None:
+            config_file = home / "webserver_config.py"
+            config_file.write_text(webserver_config)
+            self.env["AIRFLOW__FAB__CONFIG_FILE"] = str(config_file)
+        self.env.update(settings or {})
         self.processes: dict[str, ManagedProcess] = {}
         self.client = httpx.Client(base_url=self.url, timeout=60)
 
@@ -158,6 +175,40 @@ class AirflowDeployment:
         self.client.close()
         for name in reversed(list(self.processes)):
             self.processes[name].stop(signal.SIGTERM, timeout=20)
+
+    def airflow_cli(self, *args: str, timeout: float = 300) -> str:
+        """Run an ``airflow`` CLI command with the deployment's settings; return its output."""
+        import subprocess
+
+        result = subprocess.run(
+            [airflow_executable(), *args],
+            env=self.env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"airflow {' '.join(args)} failed:\n{result.stdout[-2000:]}{result.stderr[-4000:]}"
+            )
+        return result.stdout
+
+    def create_fab_user(self, username: str, password: str, role: str = "Admin") -> None:
+        """A FAB user with a password (``airflow users create``), as for API and CLI clients."""
+        self.airflow_cli(
+            "users", "create", "--username", username, "--password", password, "--role", role,
+            "--email", f"{username}@example.org", "--firstname", username, "--lastname", "Service",
+        )  # fmt: skip
+
+    def fab_token(self, username: str, password: str) -> str:
+        """Airflow's own API token for a FAB user with a password (``POST /auth/token``)."""
+        response = httpx.post(
+            f"{self.url}/auth/token", json={"username": username, "password": password}, timeout=60
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"POST /auth/token: {response.status_code} {response.text}")
+        return str(response.json()["access_token"])
 
     def login(self, username: str) -> str:
         """Log the API client in as a SimpleAuthManager user; return that user's generated password."""
