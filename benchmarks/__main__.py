@@ -1,9 +1,13 @@
 """Benchmarks, run by ``tox -e bench``: each contender in one run against the same local servers.
 
-Every operation runs in its own fresh interpreter; wall time is measured inside it around the
-operation only, peak RSS is the process's own high-water mark as the kernel reports it (``VmHWM``), and
-the baseline is its RSS after imports, before the operation. Each operation is repeated (``--repeat``),
-the contenders taking turns, and the median time and the largest peak RSS are reported.
+Sections: ``s3`` and ``gcs`` (task logs), ``es`` (Elasticsearch), ``footprint``, and ``auth``
+(JWT-header sign-on, see ``benchmarks/auth.py``).
+
+For the object stores, every operation runs in its own fresh interpreter; wall time is measured
+inside it around the operation only, peak RSS is the process's own high-water mark as the kernel
+reports it (``VmHWM``), and the baseline is its RSS after imports, before the operation. Each
+operation is repeated (``--repeat``), the contenders taking turns, and the median time and the
+largest peak RSS are reported.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import gcs_ops, s3_ops
+from benchmarks.auth import auth_section, print_auth_table, verification_cost
 from benchmarks.es_bench import es_section, print_es_table
 from benchmarks.footprint import measure_footprint, print_footprint
 from benchmarks.logfile import write_log
@@ -163,12 +168,19 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per operation and contender")
     parser.add_argument("--workdir", default=None)
     parser.add_argument(
-        "--sections", default="s3,gcs,es,footprint", help="comma-separated: s3, gcs, es, footprint"
+        "--sections",
+        default="s3,gcs,es,footprint,auth",
+        help="comma-separated: s3, gcs, es, footprint, auth",
     )
     parser.add_argument(
         "--es-lines", type=int, default=1_000_000, help="lines of the log read from Elasticsearch"
     )
     parser.add_argument("--es-index-size", default="200M", help="size of the log indexed with write_to_es")
+    parser.add_argument(
+        "--auth-requests", type=int, default=3000, help="measured requests per auth contender"
+    )
+    parser.add_argument("--auth-rounds", type=int, default=10, help="turns the auth contenders take")
+    parser.add_argument("--auth-clients", type=int, default=4, help="clients at once for the throughput run")
     args = parser.parse_args()
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     args.sections = {s.strip() for s in args.sections.split(",")}
@@ -189,6 +201,9 @@ def main() -> int:
             print_es_table(f"Elasticsearch task logs (single node on 127.0.0.1; {runs})", results)
         if "footprint" in args.sections:
             print_footprint(measure_footprint(workdir))
+        if "auth" in args.sections:
+            auth = auth_section(workdir, args.auth_requests, args.auth_rounds, args.auth_clients)
+            print_auth_table(auth, args.auth_clients, verification_cost())
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -45,8 +45,6 @@ class HeaderAuthenticator:
         claims: ClaimNames,
         roles: RolePolicy,
         users: Users,
-        *,
-        logout_url: str | None = None,
     ) -> None:
         self.header_name = header_name
         self.header_key = header_name.lower().encode("latin-1")
@@ -54,7 +52,6 @@ class HeaderAuthenticator:
         self.claims = claims
         self.roles = roles
         self.users = users
-        self.logout_url = logout_url
 
     def token_from(self, values: Sequence[bytes]) -> str:
         """The token from the header's raw values; exactly one ASCII value within the size limit."""

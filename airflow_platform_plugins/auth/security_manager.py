@@ -39,10 +39,17 @@ log = logging.getLogger(__name__)
 
 
 def _forget_airflow_token_user(user_id: int) -> None:
-    """Drop the auth manager's cached copy of a user whose roles changed (Airflow's own tokens)."""
+    """Drop the auth manager's cached copy of a user whose roles changed (Airflow's own tokens).
+
+    That cache is not thread-safe and is read on the event loop, so the entry is dropped there.
+    """
+    import anyio.from_thread
     from airflow.providers.fab.auth_manager.fab_auth_manager import FabAuthManager
 
-    FabAuthManager.cache.pop(user_id, None)
+    try:
+        anyio.from_thread.run_sync(FabAuthManager.cache.pop, user_id, None)
+    except RuntimeError:  # not called from an event loop's worker thread
+        FabAuthManager.cache.pop(user_id, None)
 
 
 def _no_store(response: Any) -> Any:
@@ -144,7 +151,6 @@ class JwtHeaderSecurityManager(FabAirflowSecurityManagerOverride):
             self.jwt_settings.claims,
             self.jwt_settings.roles,
             users,
-            logout_url=self.jwt_settings.logout_url,
         )
 
     def create_login_manager(self) -> Any:

@@ -110,10 +110,9 @@ class UserStore:
             try:
                 return self._sync_once(session, identity, granted)
             except IntegrityError:
+                # Another process created or changed the same user first (or took the email address
+                # meanwhile): read again.
                 session.rollback()
-                if self._email_taken(session, identity):
-                    raise Forbidden("this email address belongs to another Airflow user") from None
-                # Another process created or changed the same user first: read it again.
             except OperationalError:
                 session.rollback()  # database locked or a deadlock: back off, then read again
                 time.sleep(0.05 * (attempt + 1))
@@ -147,6 +146,12 @@ class UserStore:
             raise Forbidden("the Airflow roles mapped to this identity do not exist")
         roles = [found[name] for name in sorted(found)]
         now = datetime.datetime.now()  # FAB stores naive local times in these columns
+        if (
+            identity.email
+            and (user is None or user.email != identity.email)
+            and self._email_taken(session, identity)
+        ):
+            raise Forbidden("this email address belongs to another Airflow user")
 
         if user is None:
             user = User()
@@ -214,5 +219,4 @@ class UserStore:
                 User.email == identity.email, func.lower(User.username) != identity.username.lower()
             )
         ).first()
-        session.rollback()
         return other is not None
