@@ -61,7 +61,6 @@ class UserStore:
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
-        self.writes = 0  # users created or updated by this process
 
     def cached(self, identity: Identity, granted: frozenset[str]) -> Any | None:
         """The user for an unchanged identity seen less than ``ttl`` ago; never blocks on I/O."""
@@ -94,11 +93,6 @@ class UserStore:
                     while len(self._cache) > CACHE_SIZE:
                         self._cache.popitem(last=False)
             return user
-
-    def forget(self, username: str) -> None:
-        """Drop a cached user (the next request reads the database)."""
-        with self._cache_lock:
-            self._cache.pop(username.lower(), None)
 
     # -- database -----------------------------------------------------------------------------------
 
@@ -166,7 +160,6 @@ class UserStore:
             user.last_login = now
             session.add(user)
             session.commit()
-            self.writes += 1
             log.info("Created Airflow user %r with roles %s", user.username, sorted(found))
         else:
             if not user.is_active:
@@ -188,7 +181,6 @@ class UserStore:
                 user.changed_on = now
                 user.last_login = now
                 session.commit()
-                self.writes += 1
                 log.info("Updated Airflow user %r: %s", user.username, ", ".join(changed))
                 self._on_change(user.id)
             else:
