@@ -229,10 +229,9 @@ def test_malformed_tokens_are_refused(tmp_path: Path, rsa_key: Key, token: str) 
 @given(
     st.text(max_size=300) | st.from_regex(r"[A-Za-z0-9_-]{0,40}\.[A-Za-z0-9_-]{0,80}\.[A-Za-z0-9_-]{0,40}")
 )
-def test_arbitrary_text_is_refused_not_crashed(tmp_path_factory: pytest.TempPathFactory, token: str) -> None:
-    verifier = _shared_verifier(tmp_path_factory)
+def test_arbitrary_text_is_refused_not_crashed(fuzz_verifier: TokenVerifier, token: str) -> None:
     with pytest.raises(InvalidToken):
-        verifier.verify(token)
+        fuzz_verifier.verify(token)
 
 
 json_values = st.recursive(
@@ -253,15 +252,14 @@ json_values = st.recursive(
     ),
 )
 def test_signed_garbage_is_refused_or_verified_never_crashed(
-    tmp_path_factory: pytest.TempPathFactory, header: dict[str, object], payload: dict[str, object]
+    fuzz_key: Key, fuzz_verifier: TokenVerifier, header: dict[str, object], payload: dict[str, object]
 ) -> None:
-    key = _shared_key(tmp_path_factory)
     head = b64(json.dumps({**header, "alg": header.get("alg", "RS256")}).encode())
     body = b64(json.dumps(payload).encode())
-    signature = key.private.sign(f"{head}.{body}".encode(), *_rsa_padding())
+    signature = fuzz_key.private.sign(f"{head}.{body}".encode(), *_rsa_padding())
     token = f"{head}.{body}.{b64(signature)}"
     try:
-        verified = _shared_verifier(tmp_path_factory).verify(token)
+        verified = fuzz_verifier.verify(token)
     except InvalidToken:
         return
     # Whatever passes really satisfies the policy.
@@ -269,28 +267,24 @@ def test_signed_garbage_is_refused_or_verified_never_crashed(
     assert verified["exp"] > time.time() - 1
 
 
-_CACHE: dict[str, object] = {}
+@pytest.fixture(scope="module")
+def fuzz_key() -> Key:
+    """One RSA key for all fuzzed cases, made before Hypothesis runs (it watches global state)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return Key("fuzz", "RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
 
-def _shared_key(factory: pytest.TempPathFactory) -> Key:
-    if "key" not in _CACHE:
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
-        _CACHE["key"] = Key("fuzz", "RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048))
-    key = _CACHE["key"]
-    assert isinstance(key, Key)
-    return key
-
-
-def _shared_verifier(factory: pytest.TempPathFactory) -> TokenVerifier:
-    if "verifier" not in _CACHE:
-        path = factory.mktemp("fuzz") / "k.pem"
-        path.write_bytes(_shared_key(factory).pem())
-        _CACHE["verifier"] = TokenVerifier(
-            policy(("RS256", "ES256", "HS256")), KeyRing([PemFile(path), HmacSecret(SECRET)])
-        )
-    verifier = _CACHE["verifier"]
-    assert isinstance(verifier, TokenVerifier)
+@pytest.fixture(scope="module")
+def fuzz_verifier(tmp_path_factory: pytest.TempPathFactory, fuzz_key: Key) -> TokenVerifier:
+    """A verifier with a PEM key and an HMAC secret, warmed up before Hypothesis runs."""
+    path = tmp_path_factory.mktemp("fuzz") / "k.pem"
+    path.write_bytes(fuzz_key.pem())
+    verifier = TokenVerifier(
+        policy(("RS256", "ES256", "HS256")), KeyRing([PemFile(path), HmacSecret(SECRET)])
+    )
+    with pytest.raises(InvalidToken):
+        verifier.verify("a.b.c")
     return verifier
 
 
