@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -14,22 +13,13 @@ import yaml
 
 from airflow_platform_plugins import options
 from airflow_platform_plugins.auth.settings import load_settings
+from tests.harness.helm import merge
 
 ROOT = Path(__file__).parents[2]
 CHART = ROOT / "tests" / "data" / "airflow-chart"
 AIRFLOW_VALUES = sorted((ROOT / "helm-values").glob("airflow-*.yaml"))
 LOG_VALUES = sorted((ROOT / "helm-values").glob("airflow-*-logs.yaml"))
 SIGN_ON_VALUES = sorted((ROOT / "helm-values").glob("airflow-*sign-on.yaml"))
-
-
-def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 @pytest.mark.parametrize("path", AIRFLOW_VALUES, ids=lambda p: p.name)

@@ -3,7 +3,6 @@ the shipping harness stands for, and agree with the Airflow values on index name
 
 from __future__ import annotations
 
-import copy
 import re
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.harness.helm import merge
 from tests.harness.shipping import FLAVOURS, FLUENT_BIT, FLUENTD, INDEX_PREFIX, STEPS
 
 ROOT = Path(__file__).parents[2]
@@ -20,16 +20,6 @@ VALUES = {
     FLUENTD: ROOT / "helm-values" / "fluentd-airflow-logs.yaml",
 }
 FREE_FORM = {("fileConfigs",), ("config", "extraFiles")}  # maps of file names to contents
-
-
-def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def defaults(flavour: str) -> dict[str, Any]:
