@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from airflow_platform_plugins import options
 from airflow_platform_plugins.options import ConfigError
-from airflow_platform_plugins.task_logs.store import StoreError
+from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
 
 CONFIGS_SECTION = "elasticsearch_configs"
 _COMPAT_RE = re.compile(r"compatible-with=\d+")
@@ -140,28 +140,28 @@ def _pin_compatibility(client: Any, major: str) -> None:
     transport.perform_request = perform_request
 
 
-def translate_error(exc: Exception, where: str) -> StoreError:
-    """An ``elasticsearch`` exception as a :class:`StoreError` that says what to check."""
+def translate_error(exc: Exception, where: str) -> RemoteLogError:
+    """An ``elasticsearch`` exception as a :class:`RemoteLogError` that says what to check."""
     import elastic_transport
     import elasticsearch
 
-    if isinstance(exc, StoreError):
+    if isinstance(exc, RemoteLogError):
         return exc
     if isinstance(exc, elasticsearch.ApiError):
         status = exc.meta.status
         reason = _reason(exc)
         if status in (401, 403):
-            return StoreError(
+            return RemoteLogError(
                 f"{where} refused the credentials: {status} {reason}", permanent=True, setting=_CREDENTIALS
             )
         if status == 404:
-            return StoreError(f"{where}: {reason}", permanent=True, setting=options.ES_TARGET_INDEX.name)
+            return RemoteLogError(f"{where}: {reason}", permanent=True, setting=options.ES_TARGET_INDEX.name)
         if status in (400, 405, 406, 413):
-            return StoreError(f"{where} rejected the request: {status} {reason}", permanent=True)
-        return StoreError(f"{where} answered {status}: {reason}")
+            return RemoteLogError(f"{where} rejected the request: {status} {reason}", permanent=True)
+        return RemoteLogError(f"{where} answered {status}: {reason}")
     if isinstance(exc, elastic_transport.TransportError | elasticsearch.TransportError):
-        return StoreError(f"cannot reach {where}: {exc.message if hasattr(exc, 'message') else exc}")
-    return StoreError(f"{where}: unexpected error {exc!r}")
+        return RemoteLogError(f"cannot reach {where}: {exc.message if hasattr(exc, 'message') else exc}")
+    return RemoteLogError(f"{where}: unexpected error {exc!r}")
 
 
 def _reason(exc: Any) -> str:

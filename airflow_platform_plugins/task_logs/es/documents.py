@@ -23,6 +23,8 @@ from airflow_platform_plugins.task_logs.es.identity import TryIdentity
 
 TIMESTAMP = "@timestamp"
 RESERVED = ("message", "log_id", "dag_id", "task_id", "run_id", "map_index", "try_number", TIMESTAMP)
+OVERFLOW_FIELD = "airflow_fields"
+"""Where ``write_to_es`` keeps, as JSON text, the fields an index refused to map."""
 
 
 def set_path(doc: dict[str, Any], dotted: str, value: Any) -> None:

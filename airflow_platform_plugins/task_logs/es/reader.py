@@ -30,12 +30,12 @@ from typing import Any
 
 import msgspec
 
-from airflow_platform_plugins.task_logs.es.bulk import OVERFLOW_FIELD
+from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
+from airflow_platform_plugins.task_logs.common.reporting import LOGGER_NAME
 from airflow_platform_plugins.task_logs.es.client import translate_error
+from airflow_platform_plugins.task_logs.es.documents import OVERFLOW_FIELD
 from airflow_platform_plugins.task_logs.es.queries import TEXT_FIELDS, Mapping, Queries
 from airflow_platform_plugins.task_logs.es.shapes import Normaliser
-from airflow_platform_plugins.task_logs.reporting import LOGGER_NAME
-from airflow_platform_plugins.task_logs.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -398,10 +398,10 @@ class LogReader:
         return None
 
 
-def _search_error(response: dict[str, Any]) -> StoreError:
+def _search_error(response: dict[str, Any]) -> RemoteLogError:
     error = response.get("error", {})
     reason = error.get("reason") if isinstance(error, dict) else error
-    return StoreError(f"search failed ({response.get('status')}): {reason}")
+    return RemoteLogError(f"search failed ({response.get('status')}): {reason}")
 
 
 def _total(response: dict[str, Any]) -> int:

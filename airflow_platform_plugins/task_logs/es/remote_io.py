@@ -8,13 +8,14 @@ from collections.abc import Generator
 from typing import Any
 
 from airflow_platform_plugins import options
+from airflow_platform_plugins.task_logs.common.processor import ShippingProcessor
+from airflow_platform_plugins.task_logs.common.settings import common_settings
 from airflow_platform_plugins.task_logs.es.bulk import BulkSink
 from airflow_platform_plugins.task_logs.es.client import ClientHandle, client_settings
 from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate, identity_of, parse_relative_path
 from airflow_platform_plugins.task_logs.es.reader import LogReader
-from airflow_platform_plugins.task_logs.es.writer import LineWriter, Sink, StdoutSink
-from airflow_platform_plugins.task_logs.processor import ShippingProcessor
-from airflow_platform_plugins.task_logs.settings import common_settings
+from airflow_platform_plugins.task_logs.es.sinks import Sink, StdoutSink
+from airflow_platform_plugins.task_logs.es.writer import LineWriter
 
 log = logging.getLogger(__name__)
 

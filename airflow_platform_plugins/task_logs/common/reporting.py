@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from airflow_platform_plugins.task_logs.store import StoreError
+from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
 
 log = logging.getLogger("airflow_platform_plugins.task_logs")
 
@@ -46,7 +46,7 @@ def write_to_task_log(task_logger: Any, level: str, event: str) -> None:
         pass
 
 
-def failure_message(where: str, error: StoreError, *, keeping_local: bool) -> str:
+def failure_message(where: str, error: RemoteLogError, *, keeping_local: bool) -> str:
     """The one line that describes a shipping failure."""
     action = "will retry; the local log is kept until the remote copy is complete" if keeping_local else ""
     kind = "Remote task log configuration error" if error.permanent else "Remote task log store unavailable"
@@ -54,7 +54,7 @@ def failure_message(where: str, error: StoreError, *, keeping_local: bool) -> st
     return f"{text}; {action}" if action else text
 
 
-def report_failure(task_logger: Any, where: str, error: StoreError) -> None:
+def report_failure(task_logger: Any, where: str, error: RemoteLogError) -> None:
     """Report a failure once (the caller decides when it is the first)."""
     message = failure_message(where, error, keeping_local=True)
     level = "error" if error.permanent else "warning"

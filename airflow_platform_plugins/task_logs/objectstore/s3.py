@@ -9,10 +9,11 @@ from urllib.parse import urlsplit
 
 from airflow_platform_plugins import options
 from airflow_platform_plugins.options import ConfigError
-from airflow_platform_plugins.task_logs.connections import ConnectionFields
-from airflow_platform_plugins.task_logs.remote_io import ObjectStoreRemoteLogIO
-from airflow_platform_plugins.task_logs.settings import common_settings
-from airflow_platform_plugins.task_logs.store import FileRange, ObjectInfo, StoreError
+from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
+from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
+from airflow_platform_plugins.task_logs.common.settings import common_settings
+from airflow_platform_plugins.task_logs.objectstore.remote_io import ObjectStoreRemoteLogIO
+from airflow_platform_plugins.task_logs.objectstore.store import FileRange, ObjectInfo
 
 _BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$")
 _CONFIG_CODES = {
@@ -49,8 +50,8 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return parts.netloc, parts.path.strip("/")
 
 
-def translate_error(exc: Exception) -> StoreError:
-    """Turn a botocore exception into a :class:`StoreError` that names what to fix."""
+def translate_error(exc: Exception) -> RemoteLogError:
+    """Turn a botocore exception into a :class:`RemoteLogError` that names what to fix."""
     import botocore.exceptions as bce
 
     if isinstance(exc, bce.ClientError):
@@ -60,29 +61,29 @@ def translate_error(exc: Exception) -> StoreError:
         message = str(error.get("Message") or code)
         if code in _CONFIG_CODES:
             setting, what = _CONFIG_CODES[code]
-            return StoreError(f"{what}: {code}: {message}", permanent=True, setting=setting)
+            return RemoteLogError(f"{what}: {code}: {message}", permanent=True, setting=setting)
         if code in _CREDENTIAL_CODES or status == 403:
-            return StoreError(
+            return RemoteLogError(
                 f"credentials were refused: {code}: {message}",
                 permanent=True,
                 setting=f"{options.REMOTE_LOG_CONN_ID.name} or the AWS default credential chain",
             )
-        return StoreError(f"S3 error {code or status}: {message}")
+        return RemoteLogError(f"S3 error {code or status}: {message}")
     if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
-        return StoreError(
+        return RemoteLogError(
             f"no usable AWS credentials: {exc}",
             permanent=True,
             setting=f"{options.REMOTE_LOG_CONN_ID.name} or the AWS default credential chain",
         )
     if isinstance(exc, bce.ParamValidationError):
-        return StoreError(f"invalid request: {exc}", permanent=True, setting=f"[{options.SECTION}]")
+        return RemoteLogError(f"invalid request: {exc}", permanent=True, setting=f"[{options.SECTION}]")
     if isinstance(exc, bce.BotoCoreError):
-        return StoreError(f"cannot reach S3: {exc}")
-    return StoreError(f"S3 call failed: {exc!r}")
+        return RemoteLogError(f"cannot reach S3: {exc}")
+    return RemoteLogError(f"S3 call failed: {exc!r}")
 
 
 class S3Store:
-    """:class:`~airflow_platform_plugins.task_logs.store.ObjectStore` on a boto3 S3 client."""
+    """:class:`~airflow_platform_plugins.task_logs.objectstore.store.ObjectStore` on a boto3 S3 client."""
 
     def __init__(self, client: Any, bucket: str, prefix: str, put_args: dict[str, str] | None = None) -> None:
         self.client = client

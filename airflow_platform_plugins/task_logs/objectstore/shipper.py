@@ -17,82 +17,57 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from airflow_platform_plugins.task_logs import keys, metrics, reporting
-from airflow_platform_plugins.task_logs.background import BackgroundLoop
-from airflow_platform_plugins.task_logs.journal import PendingJournal
-from airflow_platform_plugins.task_logs.logfolder import LogFolder
-from airflow_platform_plugins.task_logs.retry import backoff_delay
-from airflow_platform_plugins.task_logs.stitching import Chunk, contiguous_end
-from airflow_platform_plugins.task_logs.store import FileRange, ObjectStore, StoreError
+from airflow_platform_plugins.task_logs.common import metrics
+from airflow_platform_plugins.task_logs.common.follower import Clock, FileFollower, Followed
+from airflow_platform_plugins.task_logs.common.policy import ShippingPolicy
+from airflow_platform_plugins.task_logs.common.retry import RetryState
+from airflow_platform_plugins.task_logs.objectstore import keys
+from airflow_platform_plugins.task_logs.objectstore.journal import PendingJournal
+from airflow_platform_plugins.task_logs.objectstore.stitching import Chunk, contiguous_end
+from airflow_platform_plugins.task_logs.objectstore.store import FileRange, ObjectStore
 
 log = logging.getLogger(__name__)
 
 _HEAD_MAX = 64 * 1024
-_IGNORED_MAX = 4096
 _IDLE_EVICT_SECONDS = 3600.0
 
 
-@dataclass(frozen=True)
-class ShippingPolicy:
-    """When and how the shipper writes; see the configuration reference for each field."""
-
-    flush_interval: float = 3.0
-    flush_bytes: int = 1 << 20
-    chunk_max_bytes: int = 16 << 20
-    upload_concurrency: int = 8
-    upload_timeout: float = 30.0
-    retry_max_delay: float = 60.0
-
-
-class _Tracked:
+class _Tracked(Followed):
     """Shipping state of one local log file in this process."""
 
     __slots__ = (
         "dirty_since",
-        "failures",
         "final",
         "head_digest",
         "head_len",
         "key",
-        "last_activity",
         "limit",
         "limit_exact",
-        "lock",
-        "logger",
-        "path",
-        "relative",
-        "retry_at",
+        "retry",
         "shipped",
         "stream",
     )
 
-    def __init__(self, path: str, relative: str, key: str, logger: Any) -> None:
-        self.path = path
-        self.relative = relative
+    def __init__(self, path: str, relative: str, key: str, logger: Any, now: float) -> None:
+        super().__init__(path, relative, logger, now)
         self.key = key
-        self.logger = logger
         self.stream: str | None = None
         self.head_len = 0
         self.head_digest = b""
         self.shipped = 0
         self.limit: int | None = None
         self.limit_exact = False
-        self.dirty_since: float | None = time.monotonic()
-        self.last_activity = time.monotonic()
-        self.failures = 0
-        self.retry_at = 0.0
+        self.dirty_since: float | None = now
+        self.retry = RetryState()
         self.final = False
-        self.lock = threading.Lock()
 
 
 class Shipper:
-    """Per-process registry of the log files being written, and the thread that ships them."""
+    """Ships the new bytes of each followed log file as chunks (on the shared :class:`FileFollower`)."""
 
     def __init__(
         self,
@@ -104,39 +79,46 @@ class Shipper:
         delete_local_copy: bool = False,
         excluded_dirs: tuple[str, ...] = (),
         host: str | None = None,
+        clock: Clock | None = None,
+        background: bool = True,
     ) -> None:
         self._store = store
         self._prefix = prefix
-        self._folder = LogFolder(base_log_folder, excluded_dirs)
-        self._base = self._folder.path
         self.policy = policy
         self._delete_local_copy = delete_local_copy
         self._host = host or socket.gethostname()
-        self._journal = PendingJournal(self._base)
-        self._tick = min(0.25, policy.flush_interval / 4)
         self._latency = 0.05
-        self._reset()
-        os.register_at_fork(after_in_child=self._reset)
+        self.follower: FileFollower[_Tracked] = FileFollower(
+            base_log_folder=base_log_folder,
+            excluded_dirs=excluded_dirs,
+            visit=self._visit,
+            tick=min(0.25, policy.flush_interval / 4),
+            name="remote-log-shipper",
+            clock=clock,
+            background=background,
+            before_sweep=self._adopt_journal,
+            on_reset=self._reset,
+        )
+        self._base = self.follower.folder.path
+        self._journal = PendingJournal(self._base)
 
     def _reset(self) -> None:
-        """Start empty: after a fork the parent's thread and state do not exist in the child."""
-        self._streams: dict[str, _Tracked] = {}
-        self._ignored: set[str] = set()
-        self._lock = threading.Lock()
-        self._loop = BackgroundLoop(self._pass, tick=self._tick, name="remote-log-shipper")
+        """Start empty: the follower calls this at start and in a forked child."""
         self._pool: ThreadPoolExecutor | None = None
-        self._journal_checked = 0.0
+        self._pool_lock = threading.Lock()
+        self._journal_checked: float | None = None
 
     # -- hot path ---------------------------------------------------------------------------------
 
     def track(self, path: str, logger: Any = None) -> None:
         """Note that a line is being written to ``path`` (absolute). Never raises, never blocks on I/O."""
-        tracked = self._streams.get(path)
+        follower = self.follower
+        tracked = follower.open.get(path)
         if tracked is not None:
             if tracked.dirty_since is None:
-                tracked.dirty_since = time.monotonic()
+                tracked.dirty_since = follower.now()
             return
-        if path in self._ignored:
+        if path in follower.ignored:
             return
         self._register(path, logger)
 
@@ -144,28 +126,25 @@ class Shipper:
 
     def relative_path(self, path: str) -> str | None:
         """Path under ``base_log_folder`` that Airflow uses for ``path``; ``None`` if not a task log."""
-        return self._folder.relative_path(path)
+        return self.follower.folder.relative_path(path)
 
     def _register(self, path: str, logger: Any) -> _Tracked | None:
-        relative = self.relative_path(path)
-        with self._lock:
-            if relative is None:
-                if len(self._ignored) >= _IGNORED_MAX:
-                    self._ignored.clear()
-                self._ignored.add(path)
-                return None
-            tracked = self._streams.get(path)
-            if tracked is None:
-                tracked = _Tracked(path, relative, keys.log_key(self._prefix, relative), logger)
-                self._streams[path] = tracked
-            elif logger is not None and tracked.logger is None:
-                tracked.logger = logger
-            self._loop.start()
-            return tracked
+        def create(path: str, relative: str) -> _Tracked:
+            key = keys.log_key(self._prefix, relative)
+            return _Tracked(path, relative, key, logger, self.follower.now())
+
+        tracked = self.follower.follow(path, create)
+        if tracked is not None and logger is not None and tracked.logger is None:
+            tracked.logger = logger
+        return tracked
 
     def start(self) -> None:
         """Start the background thread now (it also finishes logs an earlier process left pending)."""
-        self._loop.start()
+        self.follower.start()
+
+    def step(self) -> None:
+        """One pass of the background thread, run by the caller (tests drive a clock with it)."""
+        self.follower.step()
 
     # -- the end of a try ------------------------------------------------------------------------
 
@@ -175,20 +154,19 @@ class Shipper:
         Gives up after ``upload_timeout`` seconds; the file then stays on disk, is recorded as pending,
         and is shipped in the background (by this process or a later one on this host).
         """
-        tracked = self._streams.get(path) or self._register(path, None)
+        tracked = self.follower.open.get(path) or self._register(path, None)
         if tracked is None:
             return False
         tracked.final = True
-        deadline = time.monotonic() + self.policy.upload_timeout
-        while True:
-            with tracked.lock:
-                if self._ship_once(tracked):
-                    metrics.incr("uploads_completed")
-                    return True
-            delay = max(0.0, tracked.retry_at - time.monotonic())
-            if time.monotonic() + delay >= deadline:
-                break
-            time.sleep(delay)
+        done = self.follower.finish(
+            tracked,
+            lambda: self._ship_once(tracked),
+            lambda: tracked.retry.retry_at,
+            self.policy.upload_timeout,
+        )
+        if done:
+            metrics.incr("uploads_completed")
+            return True
         metrics.incr("uploads_left_pending")
         try:
             self._journal.add(tracked.relative)
@@ -198,32 +176,30 @@ class Shipper:
 
     def pending(self) -> list[str]:
         """Relative paths of the logs this process still has to finish (for tests and diagnostics)."""
-        return [t.relative for t in list(self._streams.values()) if t.final]
+        return [t.relative for t in self.follower.followed() if t.final]
+
+    def followed(self) -> list[str]:
+        """Relative paths of every log this process follows."""
+        return [t.relative for t in self.follower.followed()]
 
     # -- background thread ------------------------------------------------------------------------
 
-    def _pass(self) -> None:
-        now = time.monotonic()
-        self._adopt_journal(now)
-        for tracked in list(self._streams.values()):
-            if tracked.retry_at > now or not tracked.lock.acquire(blocking=False):
-                continue
-            try:
-                if self._due(tracked, now):
-                    self._ship_once(tracked)
-                elif not tracked.final and now - tracked.last_activity > _IDLE_EVICT_SECONDS:
-                    self._forget(tracked)
-            finally:
-                tracked.lock.release()
+    def _visit(self, tracked: _Tracked, now: float) -> None:
+        if tracked.retry.waiting(now):
+            return
+        if self._due(tracked, now):
+            self._ship_once(tracked)
+        elif not tracked.final and now - tracked.last_activity > _IDLE_EVICT_SECONDS:
+            self.follower.forget(tracked)
 
     def _adopt_journal(self, now: float) -> None:
         """Pick up logs that an earlier upload left pending (every minute)."""
-        if now - self._journal_checked < 60.0 and self._journal_checked:
+        if self._journal_checked is not None and now - self._journal_checked < 60.0:
             return
         self._journal_checked = now
         for relative in self._journal:
             path = os.path.join(self._base, relative)
-            if path in self._streams:
+            if path in self.follower.open:
                 continue
             if not os.path.exists(path):
                 self._journal.remove(relative)
@@ -238,7 +214,7 @@ class Shipper:
         try:
             size = os.stat(tracked.path).st_size
         except FileNotFoundError:
-            self._forget(tracked)
+            self.follower.forget(tracked)
             return False
         unshipped = size - tracked.shipped
         if unshipped == 0:
@@ -248,7 +224,7 @@ class Shipper:
             return True
         if tracked.dirty_since is None:
             tracked.dirty_since = now
-        slack = min(self.policy.flush_interval / 2, 2 * self._latency + self._tick)
+        slack = min(self.policy.flush_interval / 2, 2 * self._latency + self.follower.tick)
         return now >= tracked.dirty_since + self.policy.flush_interval - slack
 
     # -- shipping ----------------------------------------------------------------------------------
@@ -258,29 +234,19 @@ class Shipper:
         where = self._where(tracked)
         try:
             complete = self._ship(tracked)
-            if tracked.failures:
-                tracked.failures = 0
-                tracked.retry_at = 0.0
-                reporting.report_recovery(tracked.logger, where)
+            if tracked.retry.succeeded(logger=tracked.logger, where=where):
                 complete = self._ship(tracked)  # the report line is part of the log too
                 self._retry_others_now()
-        except StoreError as error:
+        except Exception as error:  # a bug must not stop shipping of other logs, nor the task
             metrics.incr("ship_failures")
-            tracked.failures += 1
-            tracked.retry_at = time.monotonic() + backoff_delay(
-                tracked.failures, max_delay=self.policy.retry_max_delay
+            tracked.retry.failed(
+                error,
+                now=self.follower.now(),
+                max_delay=self.policy.retry_max_delay,
+                logger=tracked.logger,
+                where=where,
+                subject=tracked.path,
             )
-            if tracked.failures == 1:
-                reporting.report_failure(tracked.logger, where, error)
-            return False
-        except Exception as exc:  # a bug must not stop shipping of other logs, nor the task
-            tracked.failures += 1
-            tracked.retry_at = time.monotonic() + backoff_delay(
-                tracked.failures, max_delay=self.policy.retry_max_delay
-            )
-            if tracked.failures == 1:
-                log.exception("Unexpected error shipping %s", tracked.path)
-                reporting.report_failure(tracked.logger, where, StoreError(f"unexpected error: {exc!r}"))
             return False
         if complete and tracked.final:
             self._completed(tracked)
@@ -290,11 +256,9 @@ class Shipper:
 
     def _retry_others_now(self) -> None:
         """The store answers again: let every log that was waiting out a backoff try at once."""
-        waiting = [other for other in list(self._streams.values()) if other.failures]
-        for other in waiting:
-            other.retry_at = 0.0
+        waiting = [other for other in self.follower.followed() if other.retry.retry_now()]
         if waiting:
-            self._loop.wake()
+            self.follower.wake()
 
     def _where(self, tracked: _Tracked) -> str:
         try:
@@ -303,7 +267,7 @@ class Shipper:
             return tracked.key
 
     def _ship(self, tracked: _Tracked) -> bool:
-        """Ship new bytes; return whether the store now holds all of them. Raises StoreError.
+        """Ship new bytes; return whether the store now holds all of them. Raises RemoteLogError.
 
         Only bytes this process wrote are shipped: when another process appends to the same local file
         (the next reschedule poke on another LocalExecutor worker), those bytes are that process's to ship.
@@ -314,7 +278,7 @@ class Shipper:
             f = open(tracked.path, "rb")  # noqa: SIM115
         except FileNotFoundError:
             if not tracked.final:
-                self._forget(tracked)
+                self.follower.forget(tracked)
             return tracked.final  # nothing (left) to ship
         with f:
             size = os.fstat(f.fileno()).st_size
@@ -326,7 +290,7 @@ class Shipper:
                 return False
             if cap <= tracked.shipped:
                 if writer_closed:
-                    self._forget(tracked)  # this process will not write this file again
+                    self.follower.forget(tracked)  # this process will not write this file again
                 return True
             final = tracked.final or writer_closed
             end = cap if final else self._line_end(f, tracked.shipped, cap)
@@ -334,7 +298,7 @@ class Shipper:
                 return False
         self._put_range(store, tracked, tracked.shipped, end)
         if writer_closed and end == cap:
-            self._forget(tracked)
+            self.follower.forget(tracked)
         return end == cap
 
     @staticmethod
@@ -410,11 +374,11 @@ class Shipper:
 
         def put(bound: tuple[int, int]) -> None:
             s, e = bound
-            began = time.monotonic()
+            began = self.follower.now()
             store.put_new(
                 keys.chunk_key(tracked.key, tracked.stream or "", s, e), FileRange(tracked.path, s, e - s)
             )
-            took = time.monotonic() - began
+            took = self.follower.now() - began
             self._latency = 0.8 * self._latency + 0.2 * took
             metrics.timing("put_duration", took)
             metrics.incr("chunks_shipped")
@@ -433,14 +397,14 @@ class Shipper:
             tracked.shipped = bound[1]
 
     def _executor(self, store_slots: int) -> ThreadPoolExecutor:
-        with self._lock:
+        with self._pool_lock:
             if self._pool is None:
                 workers = max(1, min(self.policy.upload_concurrency, store_slots))
                 self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="remote-log-put")
             return self._pool
 
     def _completed(self, tracked: _Tracked) -> None:
-        self._forget(tracked)
+        self.follower.forget(tracked)
         with contextlib.suppress(OSError):
             self._journal.remove(tracked.relative)
         if self._delete_local_copy:
@@ -450,8 +414,3 @@ class Shipper:
                 pass
             except OSError as exc:
                 log.warning("Cannot delete local log %s after upload: %s", tracked.path, exc)
-
-    def _forget(self, tracked: _Tracked) -> None:
-        with self._lock:
-            if self._streams.get(tracked.path) is tracked:
-                del self._streams[tracked.path]

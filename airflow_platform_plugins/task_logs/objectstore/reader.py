@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 
-from airflow_platform_plugins.task_logs import keys
-from airflow_platform_plugins.task_logs.lines import split_line_batches
-from airflow_platform_plugins.task_logs.prefetch import prefetched
-from airflow_platform_plugins.task_logs.stitching import Chunk, Gap, Piece, plan
-from airflow_platform_plugins.task_logs.store import ObjectInfo, ObjectStore, StoreError
+from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
+from airflow_platform_plugins.task_logs.objectstore import keys
+from airflow_platform_plugins.task_logs.objectstore.lines import split_line_batches
+from airflow_platform_plugins.task_logs.objectstore.prefetch import prefetched
+from airflow_platform_plugins.task_logs.objectstore.stitching import Chunk, Gap, Piece, plan
+from airflow_platform_plugins.task_logs.objectstore.store import ObjectInfo, ObjectStore
 
 
 @dataclass
@@ -46,7 +47,7 @@ def open_log(
     """Return ``(sources, line generators)`` for the log at ``relative_path``; never raises."""
     try:
         logs = _group(store, relative_path)
-    except StoreError as error:
+    except RemoteLogError as error:
         where = store.url(keys.log_key(store.prefix, relative_path))
         return [f"Could not list {where}: {error}"], []
     sources: list[str] = []
@@ -76,7 +77,7 @@ def _lines(
     try:
         for batch in split_line_batches(blocks, where):
             yield from batch
-    except StoreError as error:
+    except RemoteLogError as error:
         yield f"Reading {where} failed: {error}"
     finally:
         blocks.close()

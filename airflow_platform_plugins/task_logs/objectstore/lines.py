@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 
-from airflow_platform_plugins.task_logs.stitching import Gap
+from airflow_platform_plugins.task_logs.objectstore.stitching import Gap
 
 _SLICE = 1 << 20
 

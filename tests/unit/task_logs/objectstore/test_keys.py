@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_platform_plugins.task_logs import keys
+from airflow_platform_plugins.task_logs.objectstore import keys
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from airflow_platform_plugins.task_logs.logfolder import LogFolder
+from airflow_platform_plugins.task_logs.common.logfolder import LogFolder
 
 
 def test_a_task_log_gets_airflows_relative_path(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-from airflow_platform_plugins.task_logs.store import FileRange, ObjectInfo, StoreError
+from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
+from airflow_platform_plugins.task_logs.objectstore.store import FileRange, ObjectInfo
 
 
 class MemoryStore:
@@ -15,7 +16,7 @@ class MemoryStore:
         self.objects: dict[str, bytes] = {}
         self.puts: list[str] = []
         self.bytes_put = 0
-        self.failure: StoreError | None = None
+        self.failure: RemoteLogError | None = None
         self.calls = 0
         self._lock = threading.Lock()
 

@@ -11,10 +11,11 @@ from urllib.parse import urlsplit
 
 from airflow_platform_plugins import options
 from airflow_platform_plugins.options import ConfigError
-from airflow_platform_plugins.task_logs.connections import ConnectionFields
-from airflow_platform_plugins.task_logs.remote_io import ObjectStoreRemoteLogIO
-from airflow_platform_plugins.task_logs.settings import common_settings
-from airflow_platform_plugins.task_logs.store import FileRange, ObjectInfo, StoreError
+from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
+from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
+from airflow_platform_plugins.task_logs.common.settings import common_settings
+from airflow_platform_plugins.task_logs.objectstore.remote_io import ObjectStoreRemoteLogIO
+from airflow_platform_plugins.task_logs.objectstore.store import FileRange, ObjectInfo
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$")
 _TIMEOUT = (5.0, 60.0)
@@ -39,28 +40,28 @@ def parse_gcs_url(url: str) -> tuple[str, str]:
     return parts.netloc, parts.path.strip("/")
 
 
-def translate_error(exc: Exception) -> StoreError:
-    """Turn a google-cloud exception into a :class:`StoreError` that names what to fix."""
+def translate_error(exc: Exception) -> RemoteLogError:
+    """Turn a google-cloud exception into a :class:`RemoteLogError` that names what to fix."""
     from google.api_core import exceptions as gexc
     from google.auth import exceptions as auth_exc
 
     if isinstance(exc, gexc.RetryError) and isinstance(exc.cause, Exception):
         exc = exc.cause
     if isinstance(exc, auth_exc.GoogleAuthError):
-        return StoreError(
+        return RemoteLogError(
             f"no usable Google credentials: {exc}", permanent=True, setting=_CREDENTIALS_SETTING
         )
     if isinstance(exc, gexc.Unauthorized | gexc.Forbidden):
-        return StoreError(
+        return RemoteLogError(
             f"credentials were refused: {exc.message}", permanent=True, setting=_CREDENTIALS_SETTING
         )
     if isinstance(exc, gexc.NotFound):
-        return StoreError(
+        return RemoteLogError(
             f"not found: {exc.message}", permanent=True, setting=options.REMOTE_BASE_LOG_FOLDER.name
         )
     if isinstance(exc, gexc.GoogleAPICallError):
-        return StoreError(f"GCS error {exc.code}: {exc.message}")
-    return StoreError(f"cannot reach GCS: {exc!r}")
+        return RemoteLogError(f"GCS error {exc.code}: {exc.message}")
+    return RemoteLogError(f"cannot reach GCS: {exc!r}")
 
 
 def _key_info(fields: ConnectionFields | None, key_path: str) -> tuple[Any, str | None]:
@@ -123,7 +124,7 @@ def _read_retry() -> Any:
 
 
 class GCSStore:
-    """:class:`~airflow_platform_plugins.task_logs.store.ObjectStore` on google-cloud-storage.
+    """:class:`~airflow_platform_plugins.task_logs.objectstore.store.ObjectStore` on google-cloud-storage.
 
     The client is created on first use (Application Default Credentials may query the metadata
     server, which must not happen on the task supervisor's loop).
@@ -166,7 +167,7 @@ class GCSStore:
                 self._streamed_upload(blob, body)
         except PreconditionFailed:
             return
-        except StoreError:
+        except RemoteLogError:
             raise
         except Exception as exc:
             raise translate_error(exc) from None
@@ -210,12 +211,12 @@ class GCSStore:
                 for block in response.iter_content(_BLOCK):
                     received += len(block)
                     yield block
-        except StoreError:
+        except RemoteLogError:
             raise
         except Exception as exc:
             raise translate_error(exc) from None
         if received != length:
-            raise StoreError(f"{self.url(key)}: got {received} of {length} bytes from offset {start}")
+            raise RemoteLogError(f"{self.url(key)}: got {received} of {length} bytes from offset {start}")
 
     def _open_range(self, key: str, start: int, length: int) -> Any:
         """A streaming response for ``[start, start + length)``, retried briefly while it opens."""

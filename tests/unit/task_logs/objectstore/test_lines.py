@@ -6,8 +6,8 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_platform_plugins.task_logs.lines import split_lines
-from airflow_platform_plugins.task_logs.stitching import Gap
+from airflow_platform_plugins.task_logs.objectstore.lines import split_lines
+from airflow_platform_plugins.task_logs.objectstore.stitching import Gap
 
 
 def blocks_of(data: bytes, cuts: list[int]) -> list[bytes]:

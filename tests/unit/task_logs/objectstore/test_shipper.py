@@ -4,48 +4,24 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
 
-from airflow_platform_plugins.task_logs import keys
-from airflow_platform_plugins.task_logs.processor import ShippingProcessor
-from airflow_platform_plugins.task_logs.reader import iter_log_text
-from airflow_platform_plugins.task_logs.shipper import Shipper, ShippingPolicy
-from airflow_platform_plugins.task_logs.store import FileRange, ObjectInfo, StoreError
-from tests.unit.task_logs.memory_store import MemoryStore
+from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
+from airflow_platform_plugins.task_logs.common.policy import ShippingPolicy
+from airflow_platform_plugins.task_logs.common.processor import ShippingProcessor
+from airflow_platform_plugins.task_logs.objectstore import keys
+from airflow_platform_plugins.task_logs.objectstore.reader import iter_log_text
+from airflow_platform_plugins.task_logs.objectstore.shipper import Shipper
+from airflow_platform_plugins.task_logs.objectstore.store import FileRange, ObjectInfo
+from tests.harness.tasklog import REL, ManualClock, TaskLog, wait_for
+from tests.unit.task_logs.objectstore.memory_store import MemoryStore
 
-REL = "dag_id=d/run_id=r/task_id=t/attempt=1.log"
 FAST = ShippingPolicy(flush_interval=0.3, flush_bytes=1 << 20, upload_timeout=2, retry_max_delay=0.2)
-
-
-class TaskLog:
-    """A try's log file written the way Airflow's supervisor writes it (structlog BytesLogger)."""
-
-    def __init__(self, base: Path, rel: str = REL) -> None:
-        self.path = base / rel
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.path, "ab")  # noqa: SIM115
-        self.logger = structlog.BytesLogger(self.file)
-        self.count = 0
-
-    def line(self, processor: Callable[..., object], text: str | None = None) -> bytes:
-        event = {
-            "timestamp": f"2024-01-01T00:00:{self.count % 60:02d}Z",
-            "level": "info",
-            "event": text or f"line {self.count}",
-        }
-        self.count += 1
-        processor(self.logger, "info", dict(event))
-        data = json.dumps(event).encode()
-        self.logger.msg(data)
-        return data + b"\n"
-
-    def close(self) -> None:
-        self.file.close()
 
 
 @pytest.fixture
@@ -69,15 +45,6 @@ def make(
 
 def stored(store: MemoryStore, rel: str = REL) -> bytes:
     return "\n".join(iter_log_text(store, rel)).encode() + b"\n"
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def test_lines_reach_the_store_within_the_flush_interval_while_the_file_is_written(
@@ -137,9 +104,9 @@ def test_a_truncated_or_replaced_file_becomes_a_new_stream(store: MemoryStore, b
     new = log.line(processor, "new 0")
     assert shipper.finish(str(log.path))
 
-    _, streams = __import__("airflow_platform_plugins.task_logs.reader", fromlist=["open_log"]).open_log(
-        store, REL
-    )
+    _, streams = __import__(
+        "airflow_platform_plugins.task_logs.objectstore.reader", fromlist=["open_log"]
+    ).open_log(store, REL)
     contents = sorted("\n".join(s) for s in streams)
     assert contents == sorted([old.decode().rstrip("\n"), new.decode().rstrip("\n")])
 
@@ -149,7 +116,7 @@ def test_outage_keeps_everything_and_ships_it_once_when_the_store_is_back(
 ) -> None:
     shipper, processor = make(store, base)
     log = TaskLog(base)
-    store.failure = StoreError("cannot reach the store")
+    store.failure = RemoteLogError("cannot reach the store")
     data = b"".join(log.line(processor) for _ in range(5))
     assert not shipper.finish(str(log.path))
     assert shipper.pending() == [REL]
@@ -163,32 +130,61 @@ def test_outage_keeps_everything_and_ships_it_once_when_the_store_is_back(
     assert store.bytes_put == len(local)
 
 
+def our_lines(log: TaskLog) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in log.path.read_text().splitlines() if "airflow_platform_plugins" in x]
+
+
 def test_failures_are_reported_once_in_the_task_log(store: MemoryStore, base: Path) -> None:
-    shipper, processor = make(store, base)
+    clock = ManualClock()
+    shipper, processor = make(store, base, clock=clock, background=False)
     log = TaskLog(base)
-    store.failure = StoreError("bucket missing", permanent=True, setting="[logging] remote_base_log_folder")
+    store.failure = RemoteLogError(
+        "bucket missing", permanent=True, setting="[logging] remote_base_log_folder"
+    )
     log.line(processor)
-    time.sleep(1.0)  # several retries
+    for _ in range(10):  # several retries, each after its backoff
+        clock.advance(FAST.flush_interval)
+        shipper.step()
+    assert store.calls >= 5
     assert not shipper.finish(str(log.path))
-    ours = [
-        json.loads(line) for line in log.path.read_text().splitlines() if "airflow_platform_plugins" in line
-    ]
-    assert len(ours) == 1
-    assert ours[0]["level"] == "error"
-    assert "[logging] remote_base_log_folder" in ours[0]["event"]
+    assert sum(clock.slept) <= FAST.upload_timeout, "finish waits out backoffs on the given clock"
+    assert [o["level"] for o in our_lines(log)] == ["error"]
+    assert "[logging] remote_base_log_folder" in our_lines(log)[0]["event"]
 
     store.failure = None
-    wait_for(lambda: not shipper.pending())
-    ours = [
-        json.loads(line) for line in log.path.read_text().splitlines() if "airflow_platform_plugins" in line
-    ]
-    assert [o["level"] for o in ours] == ["error", "info"]
+    clock.advance(FAST.retry_max_delay * 2)
+    shipper.step()
+    assert shipper.pending() == []
+    assert [o["level"] for o in our_lines(log)] == ["error", "info"]
+    assert stored(store) == log.path.read_bytes(), "the reports are shipped with the log"
+
+
+def test_nothing_is_retried_before_its_backoff_ends(store: MemoryStore, base: Path) -> None:
+    clock = ManualClock()
+    policy = ShippingPolicy(flush_interval=0.3, retry_max_delay=60)
+    shipper, processor = make(store, base, policy, clock=clock, background=False)
+    log = TaskLog(base)
+    store.failure = RemoteLogError("down")
+    log.line(processor)
+    clock.advance(policy.flush_interval)
+    shipper.step()
+    calls = store.calls
+    assert calls > 0
+    clock.advance(0.3)  # the first backoff is 0.5 s +- 20 %
+    shipper.step()
+    assert store.calls == calls
+    store.failure = None
+    for _ in range(3):  # the backoff's end; the line's flush interval; the recovery report's
+        clock.advance(policy.flush_interval * 2)
+        shipper.step()
+    assert stored(store) == log.path.read_bytes()
+    assert [o["level"] for o in our_lines(log)] == ["warning", "info"]
 
 
 def test_a_pending_log_is_finished_by_a_later_process(store: MemoryStore, base: Path) -> None:
     shipper, processor = make(store, base)
     log = TaskLog(base)
-    store.failure = StoreError("down")
+    store.failure = RemoteLogError("down")
     log.line(processor)
     assert not shipper.finish(str(log.path))
     store.failure = None
@@ -201,7 +197,7 @@ def test_a_pending_log_is_finished_by_a_later_process(store: MemoryStore, base: 
 def test_local_copy_is_deleted_only_once_the_store_holds_all_of_it(store: MemoryStore, base: Path) -> None:
     shipper, processor = make(store, base, delete_local_copy=True)
     log = TaskLog(base)
-    store.failure = StoreError("down")
+    store.failure = RemoteLogError("down")
     log.line(processor)
     assert not shipper.finish(str(log.path))
     assert log.path.exists()
@@ -223,21 +219,43 @@ def test_big_backlogs_are_split_and_uploaded_in_parallel(store: MemoryStore, bas
 
 
 def test_a_partial_last_line_waits_until_the_end(store: MemoryStore, base: Path) -> None:
-    shipper, processor = make(store, base)
+    clock = ManualClock()
+    shipper, processor = make(store, base, clock=clock, background=False)
     log = TaskLog(base)
     whole = log.line(processor)
     log.file.write(b'{"event":"half')
     log.file.flush()
-    wait_for(lambda: bool(store.objects))
-    time.sleep(0.5)
-    assert stored(store) == whole
+    for _ in range(3):
+        clock.advance(FAST.flush_interval)
+        shipper.step()
+        assert stored(store) == whole
     assert shipper.finish(str(log.path))
     assert b"".join(store.objects[k] for k in sorted(store.objects)) == whole + b'{"event":"half'
 
 
+def test_lines_wait_for_the_flush_interval_unless_they_fill_flush_bytes(
+    store: MemoryStore, base: Path
+) -> None:
+    clock = ManualClock()
+    policy = ShippingPolicy(flush_interval=10, flush_bytes=1000)
+    shipper, processor = make(store, base, policy, clock=clock, background=False)
+    log = TaskLog(base)
+    first = log.line(processor)
+    clock.advance(5)
+    shipper.step()
+    assert store.objects == {}
+    clock.advance(5)
+    shipper.step()
+    assert stored(store) == first
+    more = log.lines(processor, 30, "x" * 40)
+    shipper.step()  # no time has passed: flush_bytes alone makes them due
+    assert stored(store) == first + more
+
+
 def test_files_that_are_not_task_logs_are_ignored(store: MemoryStore, base: Path, tmp_path: Path) -> None:
     dag_processor = base / "dag_processor"
-    shipper, processor = make(store, base, excluded_dirs=(str(dag_processor),))
+    clock = ManualClock()
+    shipper, processor = make(store, base, excluded_dirs=(str(dag_processor),), clock=clock, background=False)
 
     outside = TaskLog(tmp_path / "elsewhere", "x.log")
     inside_excluded = TaskLog(dag_processor, "2024/file.py.log")
@@ -246,10 +264,11 @@ def test_files_that_are_not_task_logs_are_ignored(store: MemoryStore, base: Path
     sock = socket.socketpair()
     processor(structlog.BytesLogger(sock[0].makefile("wb")), "info", {"event": "from the task process"})
     processor(object(), "info", {"event": "odd logger"})
-    time.sleep(0.6)
+    clock.advance(FAST.flush_interval)
+    shipper.step()
 
     assert store.objects == {}
-    assert shipper._streams == {}
+    assert shipper.followed() == []
     sock[0].close()
     sock[1].close()
 

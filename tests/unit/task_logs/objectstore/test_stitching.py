@@ -5,7 +5,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_platform_plugins.task_logs.stitching import Chunk, Gap, Piece, contiguous_end, plan
+from airflow_platform_plugins.task_logs.objectstore.stitching import Chunk, Gap, Piece, contiguous_end, plan
 
 
 def read(data: bytes, steps: list[Piece | Gap], chunks: dict[str, Chunk]) -> bytes:

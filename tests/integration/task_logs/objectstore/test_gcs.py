@@ -12,12 +12,18 @@ from typing import Any
 import pytest
 
 from airflow_platform_plugins.options import ConfigError
-from airflow_platform_plugins.task_logs.connections import ConnectionFields
-from airflow_platform_plugins.task_logs.gcs import GCSRemoteLogIO, GCSStore, build_client, parse_gcs_url
-from airflow_platform_plugins.task_logs.reader import iter_log_text, open_log
-from airflow_platform_plugins.task_logs.remote_io import StoreHandle
-from airflow_platform_plugins.task_logs.shipper import ShippingPolicy
-from airflow_platform_plugins.task_logs.store import FileRange, StoreError
+from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
+from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
+from airflow_platform_plugins.task_logs.common.policy import ShippingPolicy
+from airflow_platform_plugins.task_logs.objectstore.gcs import (
+    GCSRemoteLogIO,
+    GCSStore,
+    build_client,
+    parse_gcs_url,
+)
+from airflow_platform_plugins.task_logs.objectstore.reader import iter_log_text, open_log
+from airflow_platform_plugins.task_logs.objectstore.remote_io import StoreHandle
+from airflow_platform_plugins.task_logs.objectstore.store import FileRange
 from tests.harness.gcs import FakeGCSServer
 from tests.harness.processes import free_port
 from tests.harness.stores import service_account_key
@@ -53,7 +59,7 @@ def test_put_new_keeps_an_existing_object(fake_gcs: FakeGCSServer, bucket: str, 
 
 def test_missing_bucket_names_remote_base_log_folder(fake_gcs: FakeGCSServer) -> None:
     store = GCSStore(fake_gcs.client, "no-such-bucket", "logs")
-    with pytest.raises(StoreError) as error:
+    with pytest.raises(RemoteLogError) as error:
         list(store.list("logs/"))
     assert error.value.permanent
     assert error.value.setting == "[logging] remote_base_log_folder"
@@ -65,7 +71,7 @@ def test_unusable_key_names_the_credential_settings(
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", fake_gcs.url)
     fields = ConnectionFields("c", extra={"keyfile_dict": json.dumps(service_account_key())})
     store = GCSStore(lambda: build_client(fields), "any", "logs")
-    with pytest.raises(StoreError) as error:
+    with pytest.raises(RemoteLogError) as error:
         list(store.list("logs/"))
     assert error.value.permanent
     assert "[logging] remote_log_conn_id" in str(error.value)
@@ -83,7 +89,7 @@ def test_key_file_from_google_key_path(tmp_path: Path, monkeypatch: pytest.Monke
 def test_unreachable_endpoint_is_transient(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{free_port()}")
     store = GCSStore(lambda: build_client(None), "b", "logs")
-    with pytest.raises(StoreError) as error:
+    with pytest.raises(RemoteLogError) as error:
         list(store.list("logs/"))
     assert not error.value.permanent
 
@@ -141,7 +147,7 @@ def test_ranged_reads_stream_exact_bytes(fake_gcs: FakeGCSServer, bucket: str) -
     assert b"".join(blocks) == payload[1000 : 1000 + (5 << 20)]
     assert max(len(b) for b in blocks) <= 1 << 20
     assert store.get("logs/blob", len(payload) - 3, 3) == payload[-3:]
-    with pytest.raises(StoreError, match="not found"):
+    with pytest.raises(RemoteLogError, match="not found"):
         list(store.iter_bytes("logs/missing", 0, 10))
 
 

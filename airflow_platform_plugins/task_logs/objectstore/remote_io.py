@@ -9,16 +9,17 @@ import time
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from airflow_platform_plugins.task_logs.connections import (
+from airflow_platform_plugins.task_logs.common.connections import (
     ConnectionFields,
     ConnectionNotFound,
     lookup_connection,
 )
-from airflow_platform_plugins.task_logs.processor import ShippingProcessor
-from airflow_platform_plugins.task_logs.reader import open_log
-from airflow_platform_plugins.task_logs.settings import CommonSettings
-from airflow_platform_plugins.task_logs.shipper import Shipper, ShippingPolicy
-from airflow_platform_plugins.task_logs.store import ObjectStore
+from airflow_platform_plugins.task_logs.common.policy import ShippingPolicy
+from airflow_platform_plugins.task_logs.common.processor import ShippingProcessor
+from airflow_platform_plugins.task_logs.common.settings import CommonSettings
+from airflow_platform_plugins.task_logs.objectstore.reader import open_log
+from airflow_platform_plugins.task_logs.objectstore.shipper import Shipper
+from airflow_platform_plugins.task_logs.objectstore.store import ObjectStore
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_platform_plugins import options
-from airflow_platform_plugins.task_logs.shipper import ShippingPolicy
+from airflow_platform_plugins.task_logs.common.policy import ShippingPolicy
 
 
 @dataclass(frozen=True)

@@ -9,19 +9,20 @@ from typing import Any
 import pytest
 
 from airflow_platform_plugins.options import ConfigError
-from airflow_platform_plugins.task_logs import keys
-from airflow_platform_plugins.task_logs.connections import ConnectionFields
-from airflow_platform_plugins.task_logs.reader import iter_log_text
-from airflow_platform_plugins.task_logs.remote_io import StoreHandle
-from airflow_platform_plugins.task_logs.s3 import (
+from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
+from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
+from airflow_platform_plugins.task_logs.common.policy import ShippingPolicy
+from airflow_platform_plugins.task_logs.objectstore import keys
+from airflow_platform_plugins.task_logs.objectstore.reader import iter_log_text
+from airflow_platform_plugins.task_logs.objectstore.remote_io import StoreHandle
+from airflow_platform_plugins.task_logs.objectstore.s3 import (
     S3RemoteLogIO,
     S3Store,
     build_client,
     parse_s3_url,
     server_side_encryption_args,
 )
-from airflow_platform_plugins.task_logs.shipper import ShippingPolicy
-from airflow_platform_plugins.task_logs.store import FileRange, StoreError
+from airflow_platform_plugins.task_logs.objectstore.store import FileRange
 from tests.harness.faultproxy import FaultProxy
 from tests.harness.moto import MotoServer
 from tests.harness.processes import free_port
@@ -73,7 +74,7 @@ def test_put_new_never_writes_a_chunk_twice(moto: MotoServer, bucket: str, tmp_p
 
 def test_missing_bucket_names_remote_base_log_folder(moto: MotoServer) -> None:
     store = S3Store(build_client(fields(moto)), "no-such-bucket", "logs")
-    with pytest.raises(StoreError) as error:
+    with pytest.raises(RemoteLogError) as error:
         list(store.list("logs/"))
     assert error.value.permanent
     assert error.value.setting == "[logging] remote_base_log_folder"
@@ -81,7 +82,7 @@ def test_missing_bucket_names_remote_base_log_folder(moto: MotoServer) -> None:
 
 def test_refused_credentials_name_remote_log_conn_id(strict_moto: MotoServer) -> None:
     store = S3Store(build_client(fields(strict_moto)), "any-bucket", "logs")
-    with pytest.raises(StoreError) as error:
+    with pytest.raises(RemoteLogError) as error:
         list(store.list("logs/"))
     assert error.value.permanent
     assert "InvalidAccessKeyId" in str(error.value)
@@ -109,7 +110,7 @@ def test_unreachable_endpoint_is_transient() -> None:
         "c", login="a", password="b", extra={"endpoint_url": closed, "region_name": "us-east-1"}
     )
     store = S3Store(build_client(conn), "b", "logs")
-    with pytest.raises(StoreError) as error:
+    with pytest.raises(RemoteLogError) as error:
         list(store.list("logs/"))
     assert not error.value.permanent
     assert "cannot reach S3" in str(error.value)

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from airflow_platform_plugins.task_logs.prefetch import prefetched
-from airflow_platform_plugins.task_logs.stitching import Gap, Piece
+from airflow_platform_plugins.task_logs.objectstore.prefetch import prefetched
+from airflow_platform_plugins.task_logs.objectstore.stitching import Gap, Piece
 
 
 def source(

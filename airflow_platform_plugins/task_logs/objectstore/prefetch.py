@@ -12,7 +12,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 
-from airflow_platform_plugins.task_logs.stitching import Gap, Piece
+from airflow_platform_plugins.task_logs.objectstore.stitching import Gap, Piece
 
 BLOCK = 1 << 20
 _PER_FETCH_BLOCKS = 8

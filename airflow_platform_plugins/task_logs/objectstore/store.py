@@ -1,4 +1,4 @@
-"""What the shipping core needs from an object store, and the errors it understands.
+"""What the shipping core needs from an object store.
 
 Backends (S3, GCS) implement :class:`ObjectStore` in a thin adapter; everything else is shared.
 """
@@ -18,25 +18,6 @@ class ObjectInfo:
 
     key: str
     size: int
-
-
-class StoreError(Exception):
-    """A store call failed.
-
-    ``permanent`` marks a configuration problem (missing bucket, refused credentials) that retrying
-    will not fix until someone changes ``setting``; other failures are treated as transient.
-    """
-
-    def __init__(self, message: str, *, permanent: bool = False, setting: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.permanent = permanent
-        self.setting = setting
-
-    def __str__(self) -> str:
-        if self.setting:
-            return f"{self.message} (check {self.setting})"
-        return self.message
 
 
 class FileRange:
@@ -107,7 +88,7 @@ class _RangeReader(io.RawIOBase):
 
 
 class ObjectStore(Protocol):
-    """The few calls the shipping core makes. Implementations raise :class:`StoreError` only."""
+    """The few calls the shipping core makes. Implementations raise :class:`RemoteLogError` only."""
 
     prefix: str
     """Key prefix for task logs inside the bucket (may be empty)."""
