@@ -16,6 +16,7 @@ from airflow_platform_plugins.task_logs.common.connections import (
 )
 from airflow_platform_plugins.task_logs.common.policy import ShippingPolicy
 from airflow_platform_plugins.task_logs.common.processor import ShippingProcessor
+from airflow_platform_plugins.task_logs.common.remote_io import RemoteLogIOBase
 from airflow_platform_plugins.task_logs.common.settings import CommonSettings
 from airflow_platform_plugins.task_logs.objectstore.reader import open_log
 from airflow_platform_plugins.task_logs.objectstore.shipper import Shipper
@@ -93,12 +94,14 @@ class StoreHandle:
             return None, False
 
 
-class ObjectStoreRemoteLogIO:
+class ObjectStoreRemoteLogIO(RemoteLogIOBase):
     """Task logs in an object store: shipped live in immutable chunks, read back as streams.
 
     Implements Airflow 3's ``RemoteLogIO``/``RemoteLogStreamIO``: ``processors`` (live shipping from
     the task supervisor), ``upload`` (end of a try), ``read`` and ``stream`` (api-server).
     """
+
+    destination = "the object store"
 
     def __init__(
         self,
@@ -147,15 +150,10 @@ class ObjectStoreRemoteLogIO:
         self.store.prepare()
         return (self._processor,)
 
-    def upload(self, path: os.PathLike[str] | str, ti: Any = None) -> None:
-        """Ship the rest of a finished try's log and wait for it (bounded); never raises."""
-        try:
-            path = os.fspath(path)
-            absolute = path if os.path.isabs(path) else os.path.join(self.base_log_folder, path)
-            self.store.prepare()
-            self.shipper.finish(absolute)
-        except Exception:
-            log.exception("Uploading task log %s failed; the local copy is kept", path)
+    def finish(self, path: str) -> None:
+        """Ship the rest of a finished try's log and wait for it (bounded)."""
+        self.store.prepare()
+        self.shipper.finish(path)
 
     def stream(
         self, relative_path: str, ti: Any = None
@@ -166,10 +164,3 @@ class ObjectStoreRemoteLogIO:
         except Exception as exc:
             return [f"Could not open the remote log store: {exc}"], []
         return open_log(store, relative_path, prefetch_bytes=self.read_prefetch_bytes)
-
-    def read(self, relative_path: str, ti: Any = None) -> tuple[list[str], list[str] | None]:
-        """Whole log parts as strings (Airflow prefers :meth:`stream`, which keeps memory bounded)."""
-        sources, streams = self.stream(relative_path, ti)
-        if not streams:
-            return sources, None
-        return sources, ["\n".join(stream) for stream in streams]

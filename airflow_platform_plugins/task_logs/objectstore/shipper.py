@@ -27,12 +27,11 @@ from airflow_platform_plugins.task_logs.common.policy import ShippingPolicy
 from airflow_platform_plugins.task_logs.common.retry import RetryState
 from airflow_platform_plugins.task_logs.objectstore import keys
 from airflow_platform_plugins.task_logs.objectstore.journal import PendingJournal
-from airflow_platform_plugins.task_logs.objectstore.stitching import Chunk, contiguous_end
+from airflow_platform_plugins.task_logs.objectstore.resume import HEAD_MAX, line_end, stored_end
 from airflow_platform_plugins.task_logs.objectstore.store import FileRange, ObjectStore
 
 log = logging.getLogger(__name__)
 
-_HEAD_MAX = 64 * 1024
 _IDLE_EVICT_SECONDS = 3600.0
 
 
@@ -293,7 +292,7 @@ class Shipper:
                     self.follower.forget(tracked)  # this process will not write this file again
                 return True
             final = tracked.final or writer_closed
-            end = cap if final else self._line_end(f, tracked.shipped, cap)
+            end = cap if final else line_end(f, tracked.shipped, cap)
             if end <= tracked.shipped:
                 return False
         self._put_range(store, tracked, tracked.shipped, end)
@@ -327,45 +326,22 @@ class Shipper:
             if hashlib.sha256(f.read(tracked.head_len)).digest() == tracked.head_digest:
                 return True
         f.seek(0)
-        head = f.read(min(size, _HEAD_MAX))
+        head = f.read(min(size, HEAD_MAX))
         newline = head.find(b"\n")
         if newline >= 0:
             head = head[: newline + 1]
-        elif len(head) < _HEAD_MAX and not tracked.final:
+        elif len(head) < HEAD_MAX and not tracked.final:
             return False  # the first line is still being written
         if not head:
             return False
         stream = keys.stream_id(self._host, head)
         if stream != tracked.stream:
             # List first: if listing fails, nothing about the stream has changed yet.
-            tracked.shipped = self._stored_end(store, tracked.key, stream)
+            tracked.shipped = stored_end(store, tracked.key, stream)
             tracked.stream = stream
         tracked.head_len = len(head)
         tracked.head_digest = hashlib.sha256(head).digest()
         return True
-
-    @staticmethod
-    def _stored_end(store: ObjectStore, key: str, stream: str) -> int:
-        chunks = []
-        for info in store.list(keys.chunk_prefix(key, stream)):
-            name = keys.parse_key(key, info.key)
-            if isinstance(name, keys.ChunkName) and name.end - name.start == info.size:
-                chunks.append(Chunk(info.key, name.start, name.end))
-        return contiguous_end(chunks)
-
-    @staticmethod
-    def _line_end(f: BinaryIO, start: int, size: int) -> int:
-        """Offset just after the last complete line in ``[start, size)``, or ``start`` if none."""
-        pos = size
-        while pos > start:
-            block_start = max(start, pos - _HEAD_MAX)
-            f.seek(block_start)
-            block = f.read(pos - block_start)
-            newline = block.rfind(b"\n")
-            if newline >= 0:
-                return block_start + newline + 1
-            pos = block_start
-        return start
 
     def _put_range(self, store: ObjectStore, tracked: _Tracked, start: int, end: int) -> None:
         assert tracked.stream is not None
