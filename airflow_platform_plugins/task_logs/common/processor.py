@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from airflow_platform_plugins.task_logs.common._structlog import logger_file
+
 
 class _Tracker(Protocol):
     def track(self, path: str, logger: Any = None) -> None: ...
@@ -26,7 +28,7 @@ class ShippingProcessor:
     def __call__(self, logger: Any, method_name: str, event_dict: Any) -> Any:
         """Track the file ``logger`` writes to; return ``event_dict`` unchanged."""
         try:
-            name = logger._file.name
+            name = logger_file(logger).name
             if name.__class__ is str:
                 self._track(name, logger)
         except Exception:  # noqa: S110 - logging must never fail a task

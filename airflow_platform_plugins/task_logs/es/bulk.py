@@ -116,7 +116,7 @@ class BulkSink:
         try:
             response = client.bulk(operations=body, filter_path=_FILTER)
         except Exception as exc:
-            raise translate_error(exc, self.where()) from None
+            raise translate_error(exc, self.where()) from exc
         if not response.get("errors"):
             return []
         failed = []
@@ -157,7 +157,7 @@ class BulkSink:
             except Exception as exc:
                 error = translate_error(exc, self.where())
                 if not error.permanent:
-                    raise error from None
+                    raise error from exc
                 log.warning(
                     "Cannot install index template %r (%s); set %s = False to stop trying",
                     template.NAME,

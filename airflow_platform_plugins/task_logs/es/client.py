@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 import os
 import re
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 from airflow_platform_plugins import options
 from airflow_platform_plugins.options import ConfigError
 from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
+from airflow_platform_plugins.task_logs.es._transport import rewrite_headers
 
 CONFIGS_SECTION = "elasticsearch_configs"
 _COMPAT_RE = re.compile(r"compatible-with=\d+")
@@ -123,21 +123,14 @@ def build_client(settings: ClientSettings) -> Any:
 
 def _pin_compatibility(client: Any, major: str) -> None:
     """Ask for ``compatible-with=<major>`` (a 9 client talking to an 8 cluster), as the provider does."""
-    transport = client.transport
-    original = transport.perform_request
 
-    @functools.wraps(original)
-    def perform_request(*args: Any, **kwargs: Any) -> Any:
-        headers = kwargs.get("headers")
-        if headers:
-            headers = dict(headers)
-            for key in list(headers):
-                if key.lower() in ("accept", "content-type") and headers[key]:
-                    headers[key] = _COMPAT_RE.sub(f"compatible-with={major}", headers[key])
-            kwargs["headers"] = headers
-        return original(*args, **kwargs)
+    def rewrite(headers: dict[str, str]) -> dict[str, str]:
+        for key in list(headers):
+            if key.lower() in ("accept", "content-type") and headers[key]:
+                headers[key] = _COMPAT_RE.sub(f"compatible-with={major}", headers[key])
+        return headers
 
-    transport.perform_request = perform_request
+    rewrite_headers(client, rewrite)
 
 
 def translate_error(exc: Exception, where: str) -> RemoteLogError:

@@ -14,6 +14,7 @@ from airflow_platform_plugins.options import ConfigError
 from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
 from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
 from airflow_platform_plugins.task_logs.common.settings import common_settings
+from airflow_platform_plugins.task_logs.objectstore._google import authorized_session, download_url
 from airflow_platform_plugins.task_logs.objectstore.remote_io import ObjectStoreRemoteLogIO
 from airflow_platform_plugins.task_logs.objectstore.store import FileRange, ObjectInfo
 
@@ -144,7 +145,7 @@ class GCSStore:
                 try:
                     self._client = self._make_client()
                 except Exception as exc:
-                    raise translate_error(exc) from None
+                    raise translate_error(exc) from exc
             return self._client.bucket(self.bucket_name)
 
     def url(self, key: str) -> str:
@@ -170,7 +171,7 @@ class GCSStore:
         except RemoteLogError:
             raise
         except Exception as exc:
-            raise translate_error(exc) from None
+            raise translate_error(exc) from exc
 
     def _streamed_upload(self, blob: Any, body: FileRange) -> None:
         """Open a resumable-upload session and send the whole range in one streamed PUT."""
@@ -182,7 +183,9 @@ class GCSStore:
         headers = {"Content-Length": str(body.length), "X-Goog-Hash": f"crc32c={_crc32c(body)}"}
         with body.open() as stream:
             # The session URL is the credential; the client's session adds its token anyway.
-            response = blob.client._http.put(session_url, data=stream, headers=headers, timeout=_TIMEOUT)
+            response = authorized_session(blob.client).put(
+                session_url, data=stream, headers=headers, timeout=_TIMEOUT
+            )
         if response.status_code >= 400:
             raise from_http_response(response)  # type: ignore[no-untyped-call]
 
@@ -194,7 +197,7 @@ class GCSStore:
             for blob in bucket.client.list_blobs(bucket, prefix=prefix, timeout=_TIMEOUT, retry=None):
                 yield ObjectInfo(blob.name, int(blob.size or 0))
         except Exception as exc:
-            raise translate_error(exc) from None
+            raise translate_error(exc) from exc
 
     def get(self, key: str, start: int, length: int) -> bytes:
         """Ranged download into memory."""
@@ -214,7 +217,7 @@ class GCSStore:
         except RemoteLogError:
             raise
         except Exception as exc:
-            raise translate_error(exc) from None
+            raise translate_error(exc) from exc
         if received != length:
             raise RemoteLogError(f"{self.url(key)}: got {received} of {length} bytes from offset {start}")
 
@@ -224,11 +227,11 @@ class GCSStore:
 
         bucket = self._bucket()
         client = bucket.client
-        url = bucket.blob(key)._get_download_url(client)
+        url = download_url(bucket.blob(key), client)
         headers = {"Range": f"bytes={start}-{start + length - 1}", "Accept-Encoding": "identity"}
 
         def open_() -> Any:
-            response = client._http.get(url, headers=headers, stream=True, timeout=_TIMEOUT)
+            response = authorized_session(client).get(url, headers=headers, stream=True, timeout=_TIMEOUT)
             if response.status_code >= 400:
                 response.close()
                 raise from_http_response(response)  # type: ignore[no-untyped-call]
@@ -237,7 +240,7 @@ class GCSStore:
         try:
             return _read_retry()(open_)()
         except Exception as exc:
-            raise translate_error(exc) from None
+            raise translate_error(exc) from exc
 
 
 class GCSRemoteLogIO(ObjectStoreRemoteLogIO):

@@ -12,6 +12,7 @@ from airflow_platform_plugins.options import ConfigError
 from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
 from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
 from airflow_platform_plugins.task_logs.common.settings import common_settings
+from airflow_platform_plugins.task_logs.objectstore._botocore import set_credentials
 from airflow_platform_plugins.task_logs.objectstore.remote_io import ObjectStoreRemoteLogIO
 from airflow_platform_plugins.task_logs.objectstore.store import FileRange, ObjectInfo
 
@@ -118,9 +119,9 @@ class S3Store:
                     del args["IfNoneMatch"]
                     self._call(self.client.put_object, **args)
                     return
-                raise translate_error(exc) from None
+                raise translate_error(exc) from exc
             except Exception as exc:
-                raise translate_error(exc) from None
+                raise translate_error(exc) from exc
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         """ListObjectsV2, all pages."""
@@ -130,7 +131,7 @@ class S3Store:
                 for item in page.get("Contents", ()):
                     yield ObjectInfo(item["Key"], int(item["Size"]))
         except Exception as exc:
-            raise translate_error(exc) from None
+            raise translate_error(exc) from exc
 
     def get(self, key: str, start: int, length: int) -> bytes:
         """Ranged GET into memory."""
@@ -140,7 +141,7 @@ class S3Store:
         try:
             return bytes(response["Body"].read())
         except Exception as exc:
-            raise translate_error(exc) from None
+            raise translate_error(exc) from exc
 
     def iter_bytes(self, key: str, start: int, length: int) -> Iterator[bytes]:
         """Ranged GET, streamed in 1 MiB blocks."""
@@ -151,7 +152,7 @@ class S3Store:
         try:
             yield from body.iter_chunks(1 << 20)
         except Exception as exc:
-            raise translate_error(exc) from None
+            raise translate_error(exc) from exc
         finally:
             body.close()
 
@@ -160,7 +161,7 @@ class S3Store:
         try:
             return method(**kwargs)
         except Exception as exc:
-            raise translate_error(exc) from None
+            raise translate_error(exc) from exc
 
 
 def _range(start: int, length: int) -> str:
@@ -207,8 +208,11 @@ def build_client(fields: ConnectionFields | None) -> Any:
             }
 
         core = botocore.session.get_session()
-        core._credentials = botocore.credentials.DeferredRefreshableCredentials(
-            refresh_using=refresh, method="sts-assume-role"
+        set_credentials(
+            core,
+            botocore.credentials.DeferredRefreshableCredentials(
+                refresh_using=refresh, method="sts-assume-role"
+            ),
         )
         session = boto3.session.Session(botocore_session=core, region_name=extra.get("region_name") or None)
     config = botocore.config.Config(

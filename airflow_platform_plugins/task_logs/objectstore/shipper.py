@@ -22,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, BinaryIO
 
 from airflow_platform_plugins.task_logs.common import metrics
+from airflow_platform_plugins.task_logs.common._structlog import logger_file
 from airflow_platform_plugins.task_logs.common.follower import Clock, FileFollower, Followed
 from airflow_platform_plugins.task_logs.common.policy import ShippingPolicy
 from airflow_platform_plugins.task_logs.common.retry import RetryState
@@ -308,7 +309,7 @@ class Shipper:
         not written through a logger of this process, or it was closed before the final upload saw
         the writer's position. Airflow uploads before it closes the file, so it is exact there.
         """
-        file = getattr(tracked.logger, "_file", None)
+        file = logger_file(tracked.logger)
         if file is None:
             return None, False
         try:
