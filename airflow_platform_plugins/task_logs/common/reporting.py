@@ -6,7 +6,6 @@ one in the worker's log, then silence until it recovers; never a traceback per r
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timezone
 from typing import Any
@@ -14,29 +13,16 @@ from typing import Any
 import structlog
 
 from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
+from airflow_platform_plugins.task_logs.common.jsonlines import LOGGER_NAME, log_line
 
-log = logging.getLogger("airflow_platform_plugins.task_logs")
-
-LOGGER_NAME = "airflow_platform_plugins.task_logs"
-
-
-def _task_log_line(level: str, event: str) -> str:
-    return json.dumps(
-        {
-            "timestamp": datetime.now(timezone.utc).isoformat(),
-            "level": level,
-            "event": event,
-            "logger": LOGGER_NAME,
-        },
-        ensure_ascii=False,
-    )
+log = logging.getLogger(LOGGER_NAME)
 
 
 def write_to_task_log(task_logger: Any, level: str, event: str) -> None:
     """Append one JSON line to the task's log file through Airflow's own file logger (thread-safe)."""
     if task_logger is None:
         return
-    line = _task_log_line(level, event)
+    line = log_line(event, level=level, timestamp=datetime.now(timezone.utc).isoformat())
     try:
         if isinstance(task_logger, structlog.BytesLogger):
             task_logger.msg(line.encode("utf-8"))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 
+from airflow_platform_plugins.task_logs.common.jsonlines import log_line
 from airflow_platform_plugins.task_logs.objectstore.stitching import Gap
 
 _SLICE = 1 << 20
@@ -12,13 +12,9 @@ _SLICE = 1 << 20
 
 def gap_line(gap: Gap, where: str) -> str:
     """A log line (Airflow's JSON shape) saying that bytes of the stored log are missing."""
-    return json.dumps(
-        {
-            "level": "warning",
-            "event": f"{gap.end - gap.start} bytes (offsets {gap.start}-{gap.end}) of this log are not in"
-            f" {where} yet: the writer has not shipped them, or they were lost.",
-            "logger": "airflow_platform_plugins.task_logs",
-        }
+    return log_line(
+        f"{gap.end - gap.start} bytes (offsets {gap.start}-{gap.end}) of this log are not in"
+        f" {where} yet: the writer has not shipped them, or they were lost."
     )
 
 
