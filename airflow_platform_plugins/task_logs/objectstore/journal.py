@@ -21,7 +21,8 @@ class PendingJournal:
         self.directory = os.path.join(base_log_folder, JOURNAL_DIR)
 
     def _entry(self, relative_path: str) -> str:
-        return os.path.join(self.directory, hashlib.sha256(relative_path.encode()).hexdigest()[:32])
+        digest = hashlib.sha256(relative_path.encode("utf-8", "surrogateescape")).hexdigest()
+        return os.path.join(self.directory, digest[:32])
 
     def add(self, relative_path: str) -> None:
         """Record ``relative_path`` as pending (atomically; repeated adds are harmless)."""

@@ -44,6 +44,10 @@ def make_writer(url: str, base: Path, index: str, **kwargs: Any) -> LineWriter:
 
 def stored(client: Any, index: str) -> list[dict[str, Any]]:
     """The documents of the log, by offset ([] while the index does not exist yet)."""
+    # A just-created index answers searches with 503 until its shard is active.
+    client.options(ignore_status=[404, 408]).cluster.health(
+        index=index, wait_for_status="yellow", timeout="10s"
+    )
     client.options(ignore_status=404).indices.refresh(index=index)
     hits = client.options(ignore_status=404).search(
         index=index, query={"term": {"log_id": LOG_ID}}, sort=[{"offset": "asc"}], size=10000
