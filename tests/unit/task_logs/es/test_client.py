@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 
 import elastic_transport
 import elasticsearch
@@ -52,7 +52,7 @@ class Meta:
 
 def api_error(status: int, reason: str) -> Exception:
     return elasticsearch.ApiError(
-        reason, meta=Meta(status), body={"error": {"type": "x_exception", "reason": reason}}
+        reason, meta=cast(Any, Meta(status)), body={"error": {"type": "x_exception", "reason": reason}}
     )
 
 
