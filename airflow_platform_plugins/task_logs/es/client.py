@@ -84,8 +84,11 @@ def client_settings(conf: Any, *, host: str | None = None) -> ClientSettings:
     if conf is not None and conf.has_section(CONFIGS_SECTION):
         section = dict(conf.getsection(CONFIGS_SECTION) or {})
     kwargs = {key: _value(value) for key, value in section.items() if key in accepted}
+    # The Airflow chart's names: ``timeout`` and ``retry_timeout`` (as the provider reads them).
     if "timeout" in section and "request_timeout" not in kwargs:
-        kwargs["request_timeout"] = _value(section["timeout"])  # the Airflow chart's name for it
+        kwargs["request_timeout"] = _value(section["timeout"])
+    if "retry_timeout" in section and "retry_on_timeout" not in kwargs:
+        kwargs["retry_on_timeout"] = _value(section["retry_timeout"])
     compat = options.ES_COMPAT_WITH.get(conf) if conf is not None else ""
     if compat and not compat.isdigit():
         raise ConfigError(f"{options.ES_COMPAT_WITH.name} must be a major version such as 8, got {compat!r}")

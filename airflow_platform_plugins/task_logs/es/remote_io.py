@@ -13,6 +13,7 @@ from airflow_platform_plugins.task_logs.common.remote_io import RemoteLogIOBase
 from airflow_platform_plugins.task_logs.common.settings import common_settings
 from airflow_platform_plugins.task_logs.es.bulk import BulkSink
 from airflow_platform_plugins.task_logs.es.client import ClientHandle, client_settings
+from airflow_platform_plugins.task_logs.es.documents import json_fields
 from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate, identity_of, parse_relative_path
 from airflow_platform_plugins.task_logs.es.reader import LogReader
 from airflow_platform_plugins.task_logs.es.sinks import Sink, StdoutSink
@@ -130,6 +131,9 @@ class ElasticsearchRemoteLogIO(RemoteLogIOBase):
                 log_id_template=template,
                 offset_field=offset_field,
                 host_field=host_field,
+                json_fields=json_fields(options.ES_JSON_FIELDS.get(conf))
+                if options.ES_JSON_FORMAT.get(conf)
+                else (),
                 upload_timeout=common.policy.upload_timeout,
                 retry_max_delay=common.policy.retry_max_delay,
                 flush_bytes=common.policy.flush_bytes,

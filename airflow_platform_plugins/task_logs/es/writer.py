@@ -82,6 +82,7 @@ class LineWriter:
         log_id_template: LogIdTemplate,
         offset_field: str = "offset",
         host_field: str = "host",
+        json_fields: tuple[str, ...] = (),
         upload_timeout: float = 30.0,
         retry_max_delay: float = 60.0,
         flush_bytes: int = 1 << 20,
@@ -94,6 +95,7 @@ class LineWriter:
         self._template = log_id_template
         self._offset_field = offset_field
         self._host_field = host_field
+        self._json_fields = json_fields
         self.upload_timeout = upload_timeout
         self.retry_max_delay = retry_max_delay
         self.flush_bytes = flush_bytes
@@ -166,6 +168,7 @@ class LineWriter:
                 host=self.host,
                 offset_field=self._offset_field,
                 host_field=self._host_field,
+                json_fields=self._json_fields,
             )
             base = segment_base(floor[0] if floor else None)
             segment = _Segment(path, relative, begin, base, builder, self.follower.now())

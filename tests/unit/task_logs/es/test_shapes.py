@@ -26,10 +26,13 @@ AIRFLOW_LINE = {
 }
 
 
-def ours(**kwargs: str) -> dict[str, object]:
-    fields = {"offset_field": "offset", "host_field": "host", **kwargs}
+def ours(offset_field: str = "offset", host_field: str = "host") -> dict[str, object]:
     builder = DocumentBuilder(
-        identity=TryIdentity("d", "t", "r", -1, 1), log_id="d-t-r--1-1", host="w", **fields
+        identity=TryIdentity("d", "t", "r", -1, 1),
+        log_id="d-t-r--1-1",
+        host="w",
+        offset_field=offset_field,
+        host_field=host_field,
     )
     return builder.build(json.dumps(AIRFLOW_LINE).encode(), 5)
 
