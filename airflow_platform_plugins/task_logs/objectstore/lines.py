@@ -39,15 +39,17 @@ def split_line_batches(blocks: Iterable[bytes | Gap], where: str = "the remote s
             if last < 0:
                 pending.append(chunk)
                 continue
-            if pending:
-                pending.append(chunk[: last + 1])
-                text = b"".join(pending).decode("utf-8", "replace")
+            start = 0
+            head: list[str] = []
+            if pending:  # finish the line the previous block began: join only its bytes
+                first = chunk.find(b"\n")
+                pending.append(chunk[:first])
+                head = [b"".join(pending).decode("utf-8", "replace")]
                 pending = []
-            else:
-                text = str(memoryview(chunk)[: last + 1], "utf-8", "replace")
-            lines = text.split("\n")
+                start = first + 1
+            lines = str(memoryview(chunk)[start : last + 1], "utf-8", "replace").split("\n")
             lines.pop()  # the empty string after the final newline
-            yield lines
+            yield head + lines if head else lines
             if last + 1 < len(chunk):
                 pending.append(chunk[last + 1 :])
     if pending:
