@@ -8,6 +8,7 @@ import pytest
 
 from airflow_platform_plugins.task_logs.objectstore.prefetch import prefetched
 from airflow_platform_plugins.task_logs.objectstore.stitching import Gap, Piece
+from tests.harness.tasklog import wait_for
 
 
 def source(
@@ -22,7 +23,7 @@ def source(
         try:
             blob = data[piece.key][piece.skip : piece.skip + piece.length]
             for i in range(0, len(blob), 3):
-                time.sleep(0.001)
+                time.sleep(0.001)  # a slow network: lets several fetches overlap, as they do for real
                 yield blob[i : i + 3]
         finally:
             with lock:
@@ -79,7 +80,5 @@ def test_closing_the_reader_stops_its_threads() -> None:
     blocks = prefetched([Piece(f"k{i}", 0, 10**9) for i in range(3)], endless, budget=1 << 30)
     next(blocks)
     blocks.close()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and threading.active_count() > before:
-        time.sleep(0.05)
+    wait_for(lambda: threading.active_count() <= before, what="the reader's threads stopped")
     assert threading.active_count() == before
