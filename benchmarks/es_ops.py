@@ -134,7 +134,7 @@ def read(contender: str, url: str, pattern: str, rel: str) -> dict[str, Any]:
             assert identity is not None
             log_id = LogIdTemplate("{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}").render(identity)
             client = Elasticsearch(url, request_timeout=300)
-            client.info()
+            client.count(index=pattern)  # steady state: the connection is open before the timing
             return lambda: _client_pages(client, pattern, log_id)
         if contender == "ours":
             io = ours(url, pattern)
