@@ -13,6 +13,7 @@ import shutil
 import signal
 from pathlib import Path
 
+from tests.harness.prerequisites import NGINX, require
 from tests.harness.processes import ManagedProcess, free_port, wait_http
 
 CONF = """\
@@ -84,7 +85,8 @@ class Nginx:
             (home / sub).mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        require("nginx")
+        binary = shutil.which("nginx") or NGINX.path
         # pytest's temporary directories are private (0700): workers must run as the same user.
         user = "user root;\n" if os.geteuid() == 0 else ""
         self.conf = home / "nginx.conf"
