@@ -120,3 +120,39 @@ def test_the_module_runs_with_the_standard_library_alone() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_skipped_test_fails_the_run(tmp_path: Path) -> None:
+    """The project's pytest settings turn a skip into a failure (no skip can hide a missing server)."""
+    (tmp_path / "test_skips.py").write_text(
+        "import pytest\n\n"
+        "def test_skipped():\n    pytest.skip('no server here')\n\n"
+        "@pytest.mark.skipif(True, reason='not installed')\n"
+        "def test_skipif():\n    pass\n\n"
+        "def test_passes():\n    pass\n"
+    )
+    root = Path(__file__).parents[3]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            str(root / "pyproject.toml"),
+            "--rootdir",
+            str(root),
+            str(tmp_path / "test_skips.py"),
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout
+    # A skip in the test body fails it; a skip mark (decided at set-up) is an error: neither is a skip.
+    assert "1 failed, 1 passed, 1 error" in result.stdout
+    assert "skipped" not in result.stdout.splitlines()[-1]
+    assert "a skipped test fails here (install the missing part instead)" in result.stdout
+    assert "no server here" in result.stdout
