@@ -123,7 +123,10 @@ def test_the_module_runs_with_the_standard_library_alone() -> None:
 
 
 def test_a_skipped_test_fails_the_run(tmp_path: Path) -> None:
-    """The project's pytest settings turn a skip into a failure (no skip can hide a missing server)."""
+    """The project's conftest loads the plugin that turns a skip into a failure."""
+    from tests import conftest
+
+    assert "tests.harness.no_skips" in conftest.pytest_plugins
     (tmp_path / "test_skips.py").write_text(
         "import pytest\n\n"
         "def test_skipped():\n    pytest.skip('no server here')\n\n"
@@ -139,10 +142,10 @@ def test_a_skipped_test_fails_the_run(tmp_path: Path) -> None:
             "pytest",
             "-p",
             "no:cacheprovider",
-            "-c",
-            str(root / "pyproject.toml"),
+            "-p",
+            "tests.harness.no_skips",
             "--rootdir",
-            str(root),
+            str(tmp_path),
             str(tmp_path / "test_skips.py"),
         ],
         cwd=root,
