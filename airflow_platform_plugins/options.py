@@ -53,7 +53,7 @@ class Option:
 
     def parse(self, raw: str) -> Any:
         """Convert ``raw`` to this option's type; raise :class:`ConfigError` naming the option if invalid."""
-        parser = _PARSERS[self.kind]
+        parser = _airflow_boolean if self.kind == "boolean" and not self.ours else _PARSERS[self.kind]
         try:
             value = parser(raw)
         except ValueError:
@@ -68,6 +68,18 @@ def _boolean(raw: str) -> bool:
     if lowered in ("true", "t", "1", "yes", "on"):
         return True
     if lowered in ("false", "f", "0", "no", "off", ""):
+        return False
+    raise ValueError(raw)
+
+
+def _airflow_boolean(raw: str) -> bool:
+    """Airflow's own ``conf.getboolean``: a ``#`` comment dropped, then t/true/1 or f/false/0 only."""
+    lowered = raw.lower().strip()
+    if "#" in lowered:
+        lowered = lowered.split("#")[0].strip()
+    if lowered in ("t", "true", "1"):
+        return True
+    if lowered in ("f", "false", "0"):
         return False
     raise ValueError(raw)
 
@@ -186,8 +198,8 @@ UPLOAD_CONCURRENCY = Option(
     "upload_concurrency",
     "8",
     "integer",
-    "Parallel uploads when a backlog is split into several objects (GCS: at most 4, because its "
-    "client holds each upload's body in memory).",
+    "Parallel uploads when a backlog is split into several objects (also capped by the store: 16 for "
+    "S3, 8 for GCS).",
     minimum=1,
 )
 UPLOAD_TIMEOUT = Option(
@@ -278,15 +290,18 @@ ES_JSON_FORMAT = _airflow(
     "json_format",
     "False",
     "boolean",
-    "Elasticsearch: accepted for compatibility. Lines for the shipper are always JSON; documents written "
-    "with ``json_format`` by Airflow 2 are read either way.",
+    "Elasticsearch: also write the ``json_fields`` into each document, as the provider's JSON formatter "
+    "does (``asctime``, ``levelname`` ... from the line). Lines for the shipper are JSON either way, "
+    "because ``log_id`` and ``offset`` need it; documents written with ``json_format`` are read either way.",
 )
 ES_JSON_FIELDS = _airflow(
     ES,
     "json_fields",
     "asctime, filename, lineno, levelname, message",
     "string",
-    "Elasticsearch: fields of Airflow 2 ``json_format`` documents; they are read and shown.",
+    "Elasticsearch: with ``json_format``, the fields each document also gets: ``asctime`` (the line's "
+    "timestamp), ``levelname`` (its level, upper case), ``message``, and any other field the line has "
+    "(``filename``, ``lineno`` ...). Documents with these fields are read and shown either way.",
 )
 ES_HOST_FIELD = _airflow(
     ES,
@@ -738,7 +753,12 @@ def reference_markdown() -> str:
     out += [
         "",
         "Entries of `[elasticsearch_configs]` that name an `elasticsearch.Elasticsearch` argument are passed "
-        "to the client, as by the provider (`True`/`False` and numbers are converted).",
+        "to the client, as by the provider (`True`/`False` and numbers are converted). The Airflow "
+        "chart's names are honoured too: `timeout` is `request_timeout` and `retry_timeout` is "
+        "`retry_on_timeout`. `max_retries` (the chart sets 3; this package's default is 0) makes the "
+        "client retry a failed request itself, before the shipper's own backoff; retried writes add no "
+        "duplicate (each document has a stable `_id`), but one end-of-try upload may then wait up to "
+        "`max_retries + 1` request timeouts.",
         "",
         f"## Elasticsearch: this package's options (`[{SECTION}]`)",
         "",

@@ -11,6 +11,7 @@ from tests.harness import bulkload
 from tests.harness.elasticsearch import ElasticsearchNode
 
 CONTENDERS = ("ours", "provider")
+READ_CONTENDERS = (*CONTENDERS, "client")  # client: the plain client's search_after paging, the floor
 READ_REL = "dag_id=bench/run_id=manual__2026-11-25T00:00:00+00:00/task_id=talk/attempt=1.log"
 INDEX_REL = "dag_id=bench/run_id=manual__2026-11-25T00:00:00+00:00/task_id=write/attempt=1.log"
 
@@ -31,7 +32,7 @@ def es_section(workdir: Path, read_lines: int, index_bytes: int, repeat: int) ->
         env = {"AIRFLOW_HOME": str(workdir / "airflow-home")}
         runs: dict[tuple[str, str], list[Result]] = {}
         for _ in range(repeat):
-            for contender in CONTENDERS:
+            for contender in READ_CONTENDERS:
                 result = run(
                     "benchmarks.es_ops",
                     contender,
@@ -75,16 +76,18 @@ def es_section(workdir: Path, read_lines: int, index_bytes: int, repeat: int) ->
 def print_es_table(title: str, results: list[Result]) -> None:
     print(f"\n## {title}\n")
     columns = ["operation", "contender", "lines", "wall s", "lines/s", "peak RSS MB", "RSS after imports MB"]
-    print("| " + " | ".join([*columns, "lines/s vs provider"]) + " |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| " + " | ".join([*columns, "lines/s vs provider", "time vs floor"]) + " |")
+    print("|---|---|---|---|---|---|---|---|---|")
     rates = {(r.contender, r.operation): r.detail["lines"] / r.seconds for r in results}
     for r in sorted(results, key=lambda r: (r.operation, r.contender)):
         rate = rates[(r.contender, r.operation)]
         ratio = (
             rate / rates[("provider", r.operation)] if ("provider", r.operation) in rates else float("nan")
         )
+        floor = rates.get(("client", r.operation))
+        versus_floor = f"{floor / rate:.2f}x" if floor else "-"
         print(
             f"| {r.operation} | {r.contender} | {r.detail['lines']} | {r.seconds:.2f} | {rate:,.0f} "
-            f"| {r.peak_rss_mb:.0f} | {r.baseline_rss_mb:.0f} | {ratio:.2f}x |"
+            f"| {r.peak_rss_mb:.0f} | {r.baseline_rss_mb:.0f} | {ratio:.2f}x | {versus_floor} |"
         )
     print()

@@ -1,7 +1,9 @@
 """One Elasticsearch benchmark operation per process: ``python -m benchmarks.es_ops CONTENDER OPERATION ...``.
 
-Contenders: ``ours`` (this package's ElasticsearchRemoteLogIO) and ``provider`` (the elasticsearch
-provider's ElasticsearchTaskHandler / ElasticsearchRemoteLogIO).
+Contenders: ``ours`` (this package's ElasticsearchRemoteLogIO), ``provider`` (the elasticsearch
+provider's ElasticsearchTaskHandler / ElasticsearchRemoteLogIO) and, for reads, ``client`` (the floor:
+the plain ``elasticsearch`` client paging with ``search_after`` by offset, ``_source`` only, no
+processing).
 
 - ``read URL PATTERN REL``: every line of one try's log, turned into the JSON line the api-server
   sends. Ours: iterating ``stream()`` (its lines already are those JSON lines). The provider: its
@@ -98,10 +100,42 @@ def _provider_lines(handler: Any, ti: Any) -> dict[str, Any]:
             return {"lines": lines, "chars": chars}
 
 
+def _client_pages(client: Any, pattern: str, log_id: str, page_size: int = 5000) -> dict[str, Any]:
+    """The floor: every document of the log by offset, ``search_after``, ``_source`` only, no processing."""
+    lines = 0
+    after = None
+    while True:
+        body: dict[str, Any] = {
+            "query": {"term": {"log_id": log_id}},
+            "sort": [{"offset": "asc"}],
+            "size": page_size,
+            "track_total_hits": False,
+        }
+        if after is not None:
+            body["search_after"] = after
+        hits = client.search(index=pattern, filter_path=["hits.hits._source", "hits.hits.sort"], **body)
+        page = hits.body.get("hits", {}).get("hits", [])
+        lines += len(page)
+        if len(page) < page_size:
+            return {"lines": lines}
+        after = page[-1]["sort"]
+
+
 def read(contender: str, url: str, pattern: str, rel: str) -> dict[str, Any]:
     ti = _ti(rel)
 
     def setup() -> Action:
+        if contender == "client":
+            from elasticsearch import Elasticsearch
+
+            from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate, parse_relative_path
+
+            identity = parse_relative_path(rel)
+            assert identity is not None
+            log_id = LogIdTemplate("{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}").render(identity)
+            client = Elasticsearch(url, request_timeout=300)
+            client.count(index=pattern)  # steady state: the connection is open before the timing
+            return lambda: _client_pages(client, pattern, log_id)
         if contender == "ours":
             io = ours(url, pattern)
             return lambda: count_lines(line for stream in io.stream(rel, ti)[1] for line in stream)

@@ -29,9 +29,9 @@ def _client() -> Any:
 
 
 def ours(base: str, prefix: str) -> Any:
-    from airflow_platform_plugins.task_logs.gcs import GCSRemoteLogIO, GCSStore
-    from airflow_platform_plugins.task_logs.remote_io import StoreHandle
-    from airflow_platform_plugins.task_logs.shipper import ShippingPolicy
+    from airflow_platform_plugins.task_logs.common.policy import ShippingPolicy
+    from airflow_platform_plugins.task_logs.objectstore.gcs import GCSRemoteLogIO, GCSStore
+    from airflow_platform_plugins.task_logs.objectstore.remote_io import StoreHandle
 
     handle = StoreHandle(lambda _: GCSStore(_client, BUCKET, prefix), conn_id="", prefix=prefix)
     return GCSRemoteLogIO(

@@ -21,10 +21,10 @@ def _endpoint() -> str:
 
 
 def ours(base: str, prefix: str) -> Any:
-    from airflow_platform_plugins.task_logs.connections import ConnectionFields
-    from airflow_platform_plugins.task_logs.remote_io import StoreHandle
-    from airflow_platform_plugins.task_logs.s3 import S3RemoteLogIO, S3Store, build_client
-    from airflow_platform_plugins.task_logs.shipper import ShippingPolicy
+    from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
+    from airflow_platform_plugins.task_logs.common.policy import ShippingPolicy
+    from airflow_platform_plugins.task_logs.objectstore.remote_io import StoreHandle
+    from airflow_platform_plugins.task_logs.objectstore.s3 import S3RemoteLogIO, S3Store, build_client
 
     fields = ConnectionFields(
         "bench",

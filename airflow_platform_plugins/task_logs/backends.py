@@ -12,9 +12,9 @@ from airflow_platform_plugins.options import ConfigError
 
 # scheme of [logging] remote_base_log_folder -> (module, class, pip extra)
 BACKENDS: dict[str, tuple[str, str, str]] = {
-    "s3": ("airflow_platform_plugins.task_logs.s3", "S3RemoteLogIO", "s3"),
-    "s3a": ("airflow_platform_plugins.task_logs.s3", "S3RemoteLogIO", "s3"),
-    "gs": ("airflow_platform_plugins.task_logs.gcs", "GCSRemoteLogIO", "gcs"),
+    "s3": ("airflow_platform_plugins.task_logs.objectstore.s3", "S3RemoteLogIO", "s3"),
+    "s3a": ("airflow_platform_plugins.task_logs.objectstore.s3", "S3RemoteLogIO", "s3"),
+    "gs": ("airflow_platform_plugins.task_logs.objectstore.gcs", "GCSRemoteLogIO", "gcs"),
 }
 _CLIENT_MODULES = {"s3": "boto3", "gcs": "google.cloud.storage", "elasticsearch": "elasticsearch"}
 # Schemes Airflow sends to an object-store handler; any other folder goes to Elasticsearch when

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_platform_plugins.task_logs import keys
-from airflow_platform_plugins.task_logs.reader import iter_log_text
+from airflow_platform_plugins.task_logs.objectstore import keys
+from airflow_platform_plugins.task_logs.objectstore.reader import iter_log_text
 from tests.e2e.conftest import FLUSH_INTERVAL
 from tests.e2e.dags import log_dags
 from tests.harness.airflow import AirflowDeployment, events, log_sources

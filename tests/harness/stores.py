@@ -139,8 +139,8 @@ class S3Server(_BehindProxy):
 
     def package_store(self) -> Any:
         """This package's S3 adapter, configured the way the api-server configures it."""
-        from airflow_platform_plugins.task_logs.connections import ConnectionFields
-        from airflow_platform_plugins.task_logs.s3 import S3Store, build_client
+        from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
+        from airflow_platform_plugins.task_logs.objectstore.s3 import S3Store, build_client
 
         conn = self.moto.connection()
         fields = ConnectionFields(
@@ -212,7 +212,7 @@ class GCSServer(_BehindProxy):
         return f"gs://{self.bucket}/{key}"
 
     def package_store(self) -> Any:
-        from airflow_platform_plugins.task_logs.gcs import GCSStore
+        from airflow_platform_plugins.task_logs.objectstore.gcs import GCSStore
 
         return GCSStore(self.server.client, self.bucket, self.prefix)
 

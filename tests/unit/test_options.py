@@ -55,3 +55,26 @@ def test_configuration_reference_is_generated_from_the_code() -> None:
     assert DOCS.read_text() == options.reference_markdown(), (
         "docs/configuration.md is stale: python -m airflow_platform_plugins.options > docs/configuration.md"
     )
+
+
+@pytest.mark.parametrize(
+    "raw", ["True", "t", "1", "FALSE", "f", "0", "True # on", " false ", "yes", "on", "no", ""]
+)
+def test_airflow_booleans_parse_exactly_as_airflows_getboolean(raw: str) -> None:
+    from airflow.configuration import AirflowConfigParser
+
+    parser = AirflowConfigParser()
+    parser.read_string(f"[elasticsearch]\nwrite_stdout = {raw}\n")
+    try:
+        expected: bool | None = parser.getboolean("elasticsearch", "write_stdout")
+    except Exception:
+        expected = None
+    try:
+        ours: bool | None = options.ES_WRITE_STDOUT.get(Conf(write_stdout=raw))
+    except options.ConfigError:
+        ours = None
+    assert ours == expected
+
+
+def test_our_own_booleans_stay_lenient() -> None:
+    assert options.ES_INSTALL_TEMPLATE.get(Conf(install_template="yes")) is True

@@ -16,16 +16,21 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from airflow_platform_plugins import options
+from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
 from airflow_platform_plugins.task_logs.es import template
 from airflow_platform_plugins.task_logs.es.client import translate_error
-from airflow_platform_plugins.task_logs.es.documents import TIMESTAMP, get_path, set_path, to_json_line
+from airflow_platform_plugins.task_logs.es.documents import (
+    OVERFLOW_FIELD,
+    TIMESTAMP,
+    get_path,
+    set_path,
+    to_json_line,
+)
 from airflow_platform_plugins.task_logs.es.identity import FIELDS as IDENTITY_FIELDS
-from airflow_platform_plugins.task_logs.es.writer import Batch
-from airflow_platform_plugins.task_logs.store import StoreError
+from airflow_platform_plugins.task_logs.es.sinks import Batch
 
 log = logging.getLogger(__name__)
 
-OVERFLOW_FIELD = "airflow_fields"
 _KEPT = ("log_id", TIMESTAMP, "event", "message", "level", "logger", *IDENTITY_FIELDS)
 _FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"
 _SPLIT_DOCS = 500
@@ -65,7 +70,7 @@ class BulkSink:
         return f"Elasticsearch {self.display} index {self.target_index}"
 
     def send(self, batch: Batch) -> None:
-        """Index ``batch``; raise :class:`StoreError` if part of it is not indexed yet (send it again)."""
+        """Index ``batch``; raise :class:`RemoteLogError` if part of it is not indexed yet (send it again)."""
         client = self._client()
         self._ensure_template(client)
         failed = self._bulk(client, batch)
@@ -74,7 +79,9 @@ class BulkSink:
         refused = [(item, reason) for item, reason, permanent in failed if permanent]
         if len(refused) < len(failed):
             _, reason, _ = next(f for f in failed if not f[2])
-            raise StoreError(f"{len(failed) - len(refused)} of {len(batch)} documents not indexed: {reason}")
+            raise RemoteLogError(
+                f"{len(failed) - len(refused)} of {len(batch)} documents not indexed: {reason}"
+            )
         log.warning(
             "%s refused %d documents (%s); indexing them with their other fields as text in %r",
             self.where(),
@@ -85,7 +92,7 @@ class BulkSink:
         still = self._bulk(client, [self._reduced(item) for item, _ in refused])
         if still:
             _, reason, _ = still[0]
-            raise StoreError(
+            raise RemoteLogError(
                 f"{self.where()} refused {len(still)} documents even with only the core fields: {reason}",
                 permanent=True,
                 setting=f"the mapping of {self.target_index} (see the index template in the docs)",
@@ -109,7 +116,7 @@ class BulkSink:
         try:
             response = client.bulk(operations=body, filter_path=_FILTER)
         except Exception as exc:
-            raise translate_error(exc, self.where()) from None
+            raise translate_error(exc, self.where()) from exc
         if not response.get("errors"):
             return []
         failed = []
@@ -150,7 +157,7 @@ class BulkSink:
             except Exception as exc:
                 error = translate_error(exc, self.where())
                 if not error.permanent:
-                    raise error from None
+                    raise error from exc
                 log.warning(
                     "Cannot install index template %r (%s); set %s = False to stop trying",
                     template.NAME,

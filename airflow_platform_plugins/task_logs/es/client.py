@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 import os
 import re
@@ -14,7 +13,8 @@ from urllib.parse import urlsplit
 
 from airflow_platform_plugins import options
 from airflow_platform_plugins.options import ConfigError
-from airflow_platform_plugins.task_logs.store import StoreError
+from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
+from airflow_platform_plugins.task_logs.es._transport import rewrite_headers
 
 CONFIGS_SECTION = "elasticsearch_configs"
 _COMPAT_RE = re.compile(r"compatible-with=\d+")
@@ -84,8 +84,11 @@ def client_settings(conf: Any, *, host: str | None = None) -> ClientSettings:
     if conf is not None and conf.has_section(CONFIGS_SECTION):
         section = dict(conf.getsection(CONFIGS_SECTION) or {})
     kwargs = {key: _value(value) for key, value in section.items() if key in accepted}
+    # The Airflow chart's names: ``timeout`` and ``retry_timeout`` (as the provider reads them).
     if "timeout" in section and "request_timeout" not in kwargs:
-        kwargs["request_timeout"] = _value(section["timeout"])  # the Airflow chart's name for it
+        kwargs["request_timeout"] = _value(section["timeout"])
+    if "retry_timeout" in section and "retry_on_timeout" not in kwargs:
+        kwargs["retry_on_timeout"] = _value(section["retry_timeout"])
     compat = options.ES_COMPAT_WITH.get(conf) if conf is not None else ""
     if compat and not compat.isdigit():
         raise ConfigError(f"{options.ES_COMPAT_WITH.name} must be a major version such as 8, got {compat!r}")
@@ -123,45 +126,38 @@ def build_client(settings: ClientSettings) -> Any:
 
 def _pin_compatibility(client: Any, major: str) -> None:
     """Ask for ``compatible-with=<major>`` (a 9 client talking to an 8 cluster), as the provider does."""
-    transport = client.transport
-    original = transport.perform_request
 
-    @functools.wraps(original)
-    def perform_request(*args: Any, **kwargs: Any) -> Any:
-        headers = kwargs.get("headers")
-        if headers:
-            headers = dict(headers)
-            for key in list(headers):
-                if key.lower() in ("accept", "content-type") and headers[key]:
-                    headers[key] = _COMPAT_RE.sub(f"compatible-with={major}", headers[key])
-            kwargs["headers"] = headers
-        return original(*args, **kwargs)
+    def rewrite(headers: dict[str, str]) -> dict[str, str]:
+        for key in list(headers):
+            if key.lower() in ("accept", "content-type") and headers[key]:
+                headers[key] = _COMPAT_RE.sub(f"compatible-with={major}", headers[key])
+        return headers
 
-    transport.perform_request = perform_request
+    rewrite_headers(client, rewrite)
 
 
-def translate_error(exc: Exception, where: str) -> StoreError:
-    """An ``elasticsearch`` exception as a :class:`StoreError` that says what to check."""
+def translate_error(exc: Exception, where: str) -> RemoteLogError:
+    """An ``elasticsearch`` exception as a :class:`RemoteLogError` that says what to check."""
     import elastic_transport
     import elasticsearch
 
-    if isinstance(exc, StoreError):
+    if isinstance(exc, RemoteLogError):
         return exc
     if isinstance(exc, elasticsearch.ApiError):
         status = exc.meta.status
         reason = _reason(exc)
         if status in (401, 403):
-            return StoreError(
+            return RemoteLogError(
                 f"{where} refused the credentials: {status} {reason}", permanent=True, setting=_CREDENTIALS
             )
         if status == 404:
-            return StoreError(f"{where}: {reason}", permanent=True, setting=options.ES_TARGET_INDEX.name)
+            return RemoteLogError(f"{where}: {reason}", permanent=True, setting=options.ES_TARGET_INDEX.name)
         if status in (400, 405, 406, 413):
-            return StoreError(f"{where} rejected the request: {status} {reason}", permanent=True)
-        return StoreError(f"{where} answered {status}: {reason}")
+            return RemoteLogError(f"{where} rejected the request: {status} {reason}", permanent=True)
+        return RemoteLogError(f"{where} answered {status}: {reason}")
     if isinstance(exc, elastic_transport.TransportError | elasticsearch.TransportError):
-        return StoreError(f"cannot reach {where}: {exc.message if hasattr(exc, 'message') else exc}")
-    return StoreError(f"{where}: unexpected error {exc!r}")
+        return RemoteLogError(f"cannot reach {where}: {exc.message if hasattr(exc, 'message') else exc}")
+    return RemoteLogError(f"{where}: unexpected error {exc!r}")
 
 
 def _reason(exc: Any) -> str:

@@ -23,6 +23,8 @@ from airflow_platform_plugins.task_logs.es.identity import TryIdentity
 
 TIMESTAMP = "@timestamp"
 RESERVED = ("message", "log_id", "dag_id", "task_id", "run_id", "map_index", "try_number", TIMESTAMP)
+OVERFLOW_FIELD = "airflow_fields"
+"""Where ``write_to_es`` keeps, as JSON text, the fields an index refused to map."""
 
 
 def set_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
@@ -65,13 +67,32 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def json_fields(raw: str) -> tuple[str, ...]:
+    """``[elasticsearch] json_fields`` as field names."""
+    return tuple(name.strip() for name in raw.split(",") if name.strip())
+
+
 class DocumentBuilder:
-    """Builds the documents of one try's log."""
+    """Builds the documents of one try's log.
+
+    With ``json_fields`` (``[elasticsearch] json_format`` on), a document also gets the provider JSON
+    formatter's ``asctime`` and ``levelname``; the line's own fields (``filename``, ``lineno`` ...)
+    are in every document anyway.
+    """
 
     def __init__(
-        self, *, identity: TryIdentity, log_id: str, host: str, offset_field: str, host_field: str
+        self,
+        *,
+        identity: TryIdentity,
+        log_id: str,
+        host: str,
+        offset_field: str,
+        host_field: str,
+        json_fields: tuple[str, ...] = (),
     ) -> None:
         self.log_id = log_id
+        self._asctime = "asctime" in json_fields
+        self._levelname = "levelname" in json_fields
         self.offset_field = offset_field
         self.host_field = host_field
         self._fields = {"log_id": log_id, **identity.fields()}
@@ -90,6 +111,10 @@ class DocumentBuilder:
             event = doc["event"] = doc["message"]
         doc[TIMESTAMP] = timestamp
         doc["message"] = event if isinstance(event, str) else json.dumps(event, default=str)
+        if self._asctime:
+            doc.setdefault("asctime", timestamp)
+        if self._levelname and isinstance(doc.get("level"), str):
+            doc.setdefault("levelname", doc["level"].upper())
         doc.update(self._fields)
         set_path(doc, self.offset_field, offset)
         set_path(doc, self.host_field, self._host)

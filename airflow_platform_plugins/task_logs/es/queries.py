@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_platform_plugins.task_logs.es.shapes import source_excludes
+from airflow_platform_plugins.task_logs.es.shapes import TEXT_FIELDS, source_excludes
 
 NUMERIC = frozenset(
     {"long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float", "unsigned_long"}
 )
-TEXT_FIELDS = ["log", "message"]
 
 
 @dataclass
@@ -123,6 +122,37 @@ class Queries:
         }
         return {"bool": {"must_not": {"exists": {"field": "log_id"}}, "filter": [phrase]}}
 
+    def request(self, page: PageRequest) -> dict[str, Any]:
+        """The search body of ``page``."""
+        return self.ordered(page.start, only=page.only, skip=page.skip)
+
+    def analysed_notice(self) -> str | None:
+        """What to tell the reader when ``log_id`` is analysed text somewhere (else ``None``)."""
+        if not self.mapping.analysed:
+            return None
+        return (
+            f"log_id is mapped as analysed text in {', '.join(self.mapping.analysed)}: matched through "
+            f"{'log_id.keyword' if self.mapping.text_keyword else 'a phrase search'} and checked exactly; "
+            "install the index template (see the docs) for exact matches"
+        )
+
+    def unordered_notice(self, count: int, *, text: bool) -> str:
+        """The line that introduces the documents that cannot be ordered by offset."""
+        if text:
+            return (
+                f"{count} documents hold lines of this log only as text in `log` or `message`, without a "
+                "log_id field (the shipper did not parse the JSON line); they are shown by time"
+            )
+        reasons = ["missing or not a number"]
+        reasons += [
+            f"{self.offset_field} is mapped as {kind} in {index}"
+            for index, kind in sorted(self.mapping.non_numeric_offset.items())
+        ]
+        return (
+            f"{count} documents of this log have no numeric {self.offset_field} "
+            f"({'; '.join(reasons)}); they are shown by time"
+        )
+
     @staticmethod
     def by_time() -> list[dict[str, Any]]:
         """The order of documents that have no usable offset."""
@@ -130,3 +160,67 @@ class Queries:
             {"@timestamp": {"order": "asc", "unmapped_type": "date", "missing": "_last"}},
             {"timestamp": {"order": "asc", "unmapped_type": "date", "missing": "_last"}},
         ]
+
+
+Hit = dict[str, Any]
+"""A search hit: ``_id``, ``_source`` and ``sort`` (the offset first)."""
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """A page of the ordered stream: offsets from ``start`` (only ``start`` with ``only``), minus ``skip``."""
+
+    start: int
+    only: bool = False
+    skip: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class PageStep:
+    """What one page of the ordered stream gives, and what to read next."""
+
+    fresh: list[Hit]
+    """The page's documents not seen before, in order."""
+    following: PageRequest | None
+    """The next page (``None``: the log is read)."""
+    ahead: int | None
+    """The start of the page after ``following``, worth fetching now (offsets run consecutively)."""
+
+
+class OffsetCursor:
+    """Where the ordered stream goes next, page after page, so that each document comes once (pure).
+
+    Each page is ``offset >= last`` of the page before; the documents at ``last`` that were read
+    already come back first and are skipped. When offsets run consecutively (one writer's lines), the
+    page after the next one starts at a known offset, so it can be fetched ahead. A whole page of one
+    offset is followed by the rest of that offset, read alone (a "pile").
+    """
+
+    def __init__(self, page_size: int) -> None:
+        self.page_size = page_size
+        self._seen_offset: Any = None
+        self._seen_ids: set[str] = set()
+        self.pile: int | None = None
+        """An offset shared by more documents than a page holds, being read alone."""
+
+    def advance(self, hits: list[Hit]) -> PageStep:
+        """Take the page ``hits`` (the answer to the previous step's ``following``)."""
+        fresh = [h for h in hits if h["sort"][0] != self._seen_offset or h["_id"] not in self._seen_ids]
+        for hit in fresh:
+            if hit["sort"][0] != self._seen_offset:
+                self._seen_offset, self._seen_ids = hit["sort"][0], set()
+            self._seen_ids.add(hit["_id"])
+        full = len(hits) >= self.page_size
+        if self.pile is not None:  # the rest of that offset, then what follows it
+            if full:
+                return PageStep(fresh, PageRequest(self.pile, True, frozenset(self._seen_ids)), None)
+            start, self.pile = self.pile + 1, None
+            return PageStep(fresh, PageRequest(start), None)
+        if not full:
+            return PageStep(fresh, None, None)
+        last = hits[-1]["sort"][0]
+        if not fresh:  # a whole page of one offset, read already
+            self.pile = last
+            return PageStep(fresh, PageRequest(last, True, frozenset(self._seen_ids)), None)
+        consecutive = last - hits[0]["sort"][0] == len(hits) - 1
+        return PageStep(fresh, PageRequest(last), last + self.page_size - 1 if consecutive else None)

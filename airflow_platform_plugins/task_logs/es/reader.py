@@ -28,14 +28,11 @@ from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-import msgspec
-
-from airflow_platform_plugins.task_logs.es.bulk import OVERFLOW_FIELD
+from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
+from airflow_platform_plugins.task_logs.common.jsonlines import log_line
 from airflow_platform_plugins.task_logs.es.client import translate_error
-from airflow_platform_plugins.task_logs.es.queries import TEXT_FIELDS, Mapping, Queries
-from airflow_platform_plugins.task_logs.es.shapes import Normaliser
-from airflow_platform_plugins.task_logs.reporting import LOGGER_NAME
-from airflow_platform_plugins.task_logs.store import StoreError
+from airflow_platform_plugins.task_logs.es.queries import Mapping, OffsetCursor, PageRequest, Queries
+from airflow_platform_plugins.task_logs.es.shapes import Normaliser, OrderedLines, plain_line, text_line
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +41,6 @@ _MAPPING_CACHE_MAX = 256
 _HIT_FIELDS = ["hits.hits._id", "hits.hits._source", "hits.hits.sort"]
 
 Hits = list[dict[str, Any]]
-
-
-def report_line(event: str, timestamp: Any = None, level: str = "warning") -> str:
-    """A log line (Airflow's JSON shape) that tells the reader about the stored documents."""
-    line: dict[str, Any] = {"level": level, "event": event, "logger": LOGGER_NAME}
-    if timestamp is not None:
-        line["timestamp"] = timestamp
-    return json.dumps(line, ensure_ascii=False)
 
 
 class LogReader:
@@ -177,53 +166,36 @@ class LogReader:
     # -- the ordered stream -----------------------------------------------------------------------
 
     def _pages(self, client: Any, indices: str, queries: Queries, first: Hits) -> Generator[Hits, None, None]:
-        """The ordered documents, page after page, each once.
+        """The ordered documents, page after page, each once (the cursor in :mod:`.queries` decides).
 
-        Each page is ``offset >= last`` of the page before; the documents at ``last`` that were read
-        already come back first and are skipped. When offsets run consecutively (one writer's lines),
-        the page after the next one is fetched too: its start is then known in advance. A whole page
-        of one offset is followed by the rest of that offset, read alone.
+        The next page is fetched while the current one is turned into lines, and so is the one after
+        it when offsets run consecutively: at most three pages are held.
         """
         target = queries.sortable(indices)
-        size = self.page_size
+        cursor = OffsetCursor(self.page_size)
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="es-log-read")
         ahead: dict[int, Future[Hits]] = {}
 
-        def fetch(start: int, **kwargs: Any) -> Future[Hits]:
-            return pool.submit(self._search, client, target, queries.ordered(start, **kwargs))
+        def fetch(page: PageRequest) -> Future[Hits]:
+            return pool.submit(self._search, client, target, queries.request(page))
 
-        seen_offset: Any = None
-        seen_ids: set[str] = set()
-        pile: Any = None  # an offset shared by more documents than a page holds, being read alone
         hits = first
         try:
-            while hits or pile is not None:
-                fresh = [h for h in hits if h["sort"][0] != seen_offset or h["_id"] not in seen_ids]
-                for hit in fresh:
-                    if hit["sort"][0] != seen_offset:
-                        seen_offset, seen_ids = hit["sort"][0], set()
-                    seen_ids.add(hit["_id"])
-                full = len(hits) >= size
+            while hits or cursor.pile is not None:
+                step = cursor.advance(hits)
                 following = None
-                if pile is not None:  # the rest of that offset, then what follows it
-                    if full:
-                        following = fetch(pile, only=True, skip=frozenset(seen_ids))
-                    else:
-                        pile, following = None, fetch(pile + 1)
-                elif full:
-                    last = hits[-1]["sort"][0]
-                    if fresh:
-                        following = ahead.pop(last, None) or fetch(last)
-                    else:  # a whole page of one offset, read already
-                        pile, following = last, fetch(last, only=True, skip=frozenset(seen_ids))
+                if step.following is not None:
+                    plain = not step.following.only
+                    following = (ahead.pop(step.following.start, None) if plain else None) or fetch(
+                        step.following
+                    )
                     for guessed in ahead.values():  # a wrong guess: offsets did not run on
                         guessed.cancel()
                     ahead.clear()
-                    if fresh and last - hits[0]["sort"][0] == len(hits) - 1:
-                        # Consecutive offsets: the page after the next one starts at this guess.
-                        ahead[last + size - 1] = fetch(last + size - 1)
-                if fresh:
-                    yield fresh
+                if step.ahead is not None:
+                    ahead[step.ahead] = fetch(PageRequest(step.ahead))
+                if step.fresh:
+                    yield step.fresh
                 if following is None:
                     return
                 hits = following.result()
@@ -236,59 +208,29 @@ class LogReader:
         self, client: Any, indices: str, queries: Queries, first: Hits
     ) -> Generator[str, None, None]:
         """The log's lines in offset order, with the problems found reported at the end."""
-        mapping = queries.mapping
-        if mapping.analysed:
-            yield report_line(
-                f"log_id is mapped as analysed text in {', '.join(mapping.analysed)}: matched through "
-                f"{'log_id.keyword' if mapping.text_keyword else 'a phrase search'} and checked exactly; "
-                "install the index template (see the docs) for exact matches"
-            )
-        check = bool(mapping.analysed)
-        log_id = queries.log_id
-        line_of = self._normaliser.line
-        encode = msgspec.json.Encoder().encode
-        shared = identical = 0
-        last_offset: Any = None
-        last_text = ""
-        last_timestamp: Any = None
+        notice = queries.analysed_notice()
+        if notice is not None:
+            yield log_line(notice)
+        lines = OrderedLines(self._normaliser, queries.log_id, check=notice is not None)
         pages = self._pages(client, indices, queries, first)
         try:
             for page in pages:
                 for hit in page:
-                    source = hit["_source"]
-                    if check and source.get("log_id") != log_id:
-                        continue
-                    if OVERFLOW_FIELD in source:
-                        _merge_overflow(source)
-                    line = line_of(source)
-                    text = encode(line).decode("utf-8", "replace")
-                    offset = hit["sort"][0]
-                    if offset == last_offset:
-                        if text == last_text:
-                            identical += 1
-                            continue
-                        shared += 1
-                    last_offset, last_text = offset, text
-                    last_timestamp = line.get("timestamp", last_timestamp)
-                    yield text
+                    text = lines.text(hit)
+                    if text is not None:
+                        yield text
         except Exception as exc:
             error = translate_error(exc, f"Elasticsearch {self.display}")
-            yield report_line(f"Reading stopped after offset {last_offset}: {error}", last_timestamp, "error")
+            yield log_line(
+                f"Reading stopped after offset {lines.last_offset}: {error}",
+                level="error",
+                timestamp=lines.last_timestamp,
+            )
             return
         finally:
             pages.close()
-        if identical:
-            yield report_line(
-                f"{identical} documents repeated another document of this log (same offset and content, "
-                "a shipper sent them twice); each line is shown once",
-                last_timestamp,
-            )
-        if shared:
-            yield report_line(
-                f"{shared} documents share their offset with a different document of this log (two "
-                "writers used the same offsets); all are shown, in the order Elasticsearch returned them",
-                last_timestamp,
-            )
+        for notice in lines.notices():
+            yield log_line(notice, timestamp=lines.last_timestamp)
 
     # -- documents without a usable offset ---------------------------------------------------------
 
@@ -296,38 +238,31 @@ class LogReader:
         self, client: Any, indices: str, queries: Queries, count: int, *, text: bool
     ) -> Generator[str, None, None]:
         """Documents that cannot be ordered by offset, in timestamp order, after one line saying so."""
-        if text:
-            query = queries.text_only()
-            what = (
-                f"{count} documents hold lines of this log only as text in `log` or `message`, without a "
-                "log_id field (the shipper did not parse the JSON line); they are shown by time"
-            )
-        else:
-            query = queries.missing_offset()
-            reasons = ["missing or not a number"]
-            reasons += [
-                f"{self.offset_field} is mapped as {kind} in {index}"
-                for index, kind in sorted(queries.mapping.non_numeric_offset.items())
-            ]
-            what = (
-                f"{count} documents of this log have no numeric {self.offset_field} "
-                f"({'; '.join(reasons)}); they are shown by time"
-            )
+        query = queries.text_only() if text else queries.missing_offset()
+        to_line = text_line if text else plain_line
         reported = False
-        lines = self._by_time(client, indices, query, queries.log_id, text=text)
+        sources = self._by_time(client, indices, query)
         try:
-            for line in lines:
+            for source in sources:
+                if isinstance(source, str):  # the search failed
+                    yield source
+                    continue
+                line = to_line(self._normaliser, source, queries.log_id)
+                if line is None:
+                    continue
                 if not reported:
                     reported = True
-                    yield report_line(what, json.loads(line).get("timestamp"))
-                yield line
+                    yield log_line(
+                        queries.unordered_notice(count, text=text), timestamp=line.get("timestamp")
+                    )
+                yield json.dumps(line, ensure_ascii=False)
         finally:
-            lines.close()
+            sources.close()
 
     def _by_time(
-        self, client: Any, indices: str, query: dict[str, Any], log_id: str, *, text: bool
-    ) -> Generator[str, None, None]:
-        """``search_after`` on a point in time, sorted by time."""
+        self, client: Any, indices: str, query: dict[str, Any]
+    ) -> Generator[dict[str, Any] | str, None, None]:
+        """The ``_source`` of each match, by time (``search_after`` on a point in time); a line on error."""
         pit = None
         try:
             opened = client.open_point_in_time(index=indices, keep_alive="1m", ignore_unavailable=True)
@@ -349,19 +284,13 @@ class LogReader:
                 pit = response.body.get("pit_id", pit)
                 hits = response.body.get("hits", {}).get("hits", [])
                 for hit in hits:
-                    line = (
-                        self._text_line(hit["_source"], log_id)
-                        if text
-                        else self._plain_line(hit["_source"], log_id)
-                    )
-                    if line is not None:
-                        yield line
+                    yield hit["_source"]
                 if len(hits) < self.page_size:
                     return
                 after = hits[-1]["sort"]
         except Exception as exc:
             error = translate_error(exc, f"Elasticsearch {self.display}")
-            yield report_line(f"Could not read the documents without a usable offset: {error}", None, "error")
+            yield log_line(f"Could not read the documents without a usable offset: {error}", level="error")
         finally:
             if pit is not None:
                 try:
@@ -369,52 +298,13 @@ class LogReader:
                 except Exception as exc:  # it expires by itself
                     log.debug("Closing a point in time failed: %s", exc)
 
-    def _plain_line(self, source: dict[str, Any], log_id: str) -> str | None:
-        if "log_id" in source and source["log_id"] != log_id:
-            return None
-        if OVERFLOW_FIELD in source:
-            _merge_overflow(source)
-        return json.dumps(self._normaliser.line(source), ensure_ascii=False)
 
-    def _text_line(self, source: dict[str, Any], log_id: str) -> str | None:
-        """A document whose line is only text: parse it back if it is this log's JSON line."""
-        for name in TEXT_FIELDS:
-            raw = source.get(name)
-            if not isinstance(raw, str) or log_id not in raw:
-                continue
-            try:
-                parsed = json.loads(raw)
-            except ValueError:
-                parsed = None
-            if isinstance(parsed, dict):
-                if parsed.get("log_id") != log_id:
-                    return None
-                for key in ("@timestamp", "time"):
-                    if key in source and "timestamp" not in parsed and "@timestamp" not in parsed:
-                        parsed["@timestamp"] = source[key]
-                return json.dumps(self._normaliser.line(parsed), ensure_ascii=False)
-            timestamp = source.get("@timestamp") or source.get("time")
-            return json.dumps({"timestamp": timestamp, "event": raw.rstrip("\n")}, ensure_ascii=False)
-        return None
-
-
-def _search_error(response: dict[str, Any]) -> StoreError:
+def _search_error(response: dict[str, Any]) -> RemoteLogError:
     error = response.get("error", {})
     reason = error.get("reason") if isinstance(error, dict) else error
-    return StoreError(f"search failed ({response.get('status')}): {reason}")
+    return RemoteLogError(f"search failed ({response.get('status')}): {reason}")
 
 
 def _total(response: dict[str, Any]) -> int:
     total = response.get("hits", {}).get("total", 0)
     return int(total.get("value", 0) if isinstance(total, dict) else total)
-
-
-def _merge_overflow(source: dict[str, Any]) -> None:
-    """Put back the fields that ``write_to_es`` kept as text because the index refused them."""
-    try:
-        extra = json.loads(source.pop(OVERFLOW_FIELD))
-    except (TypeError, ValueError):
-        return
-    if isinstance(extra, dict):
-        for key, value in extra.items():
-            source.setdefault(key, value)

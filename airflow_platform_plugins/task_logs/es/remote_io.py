@@ -8,20 +8,23 @@ from collections.abc import Generator
 from typing import Any
 
 from airflow_platform_plugins import options
+from airflow_platform_plugins.task_logs.common.processor import ShippingProcessor
+from airflow_platform_plugins.task_logs.common.remote_io import RemoteLogIOBase
+from airflow_platform_plugins.task_logs.common.settings import common_settings
 from airflow_platform_plugins.task_logs.es.bulk import BulkSink
 from airflow_platform_plugins.task_logs.es.client import ClientHandle, client_settings
+from airflow_platform_plugins.task_logs.es.documents import json_fields
 from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate, identity_of, parse_relative_path
 from airflow_platform_plugins.task_logs.es.reader import LogReader
-from airflow_platform_plugins.task_logs.es.writer import LineWriter, Sink, StdoutSink
-from airflow_platform_plugins.task_logs.processor import ShippingProcessor
-from airflow_platform_plugins.task_logs.settings import common_settings
+from airflow_platform_plugins.task_logs.es.sinks import Sink, StdoutSink
+from airflow_platform_plugins.task_logs.es.writer import LineWriter
 
 log = logging.getLogger(__name__)
 
 HANDLER_CLASS = "airflow_platform_plugins.task_logs.es.handler.ElasticsearchTaskHandler"
 
 
-class ElasticsearchRemoteLogIO:
+class ElasticsearchRemoteLogIO(RemoteLogIOBase):
     """Task logs in Elasticsearch: ``[elasticsearch] host`` set, ``remote_base_log_folder`` no object store.
 
     ``processors`` write each line while the try runs (``write_stdout``, ``write_to_es``); ``upload``
@@ -69,20 +72,19 @@ class ElasticsearchRemoteLogIO:
             identity = identity_of(ti)
         return self.log_id_template.render(identity)
 
+    destination = "Elasticsearch"
+
     def upload(self, path: os.PathLike[str] | str, ti: Any = None) -> None:
         """Write the rest of a try's (or a poke's) lines and wait for them (bounded); never raises."""
-        if self.writer is None:
-            return
-        try:
-            path = os.fspath(path)
-            absolute = path if os.path.isabs(path) else os.path.join(self.base_log_folder, path)
-            done = self.writer.finish(absolute)
-            if done and self.delete_local_copy and any(s.name == BulkSink.name for s in self.writer.sinks):
-                os.remove(absolute)
-        except FileNotFoundError:
-            pass
-        except Exception:
-            log.exception("Writing task log %s to Elasticsearch failed; the local copy is kept", path)
+        if self.writer is not None:
+            super().upload(path, ti)
+
+    def finish(self, path: str) -> None:
+        """Write the rest of the lines of ``path``; delete it once indexed, if so configured."""
+        assert self.writer is not None
+        done = self.writer.finish(path)
+        if done and self.delete_local_copy and any(s.name == BulkSink.name for s in self.writer.sinks):
+            os.remove(path)
 
     def stream(
         self, relative_path: str, ti: Any = None
@@ -93,13 +95,6 @@ class ElasticsearchRemoteLogIO:
         except ValueError as exc:
             return [f"Elasticsearch: {exc}"], []
         return self.reader.open(log_id, ti)
-
-    def read(self, relative_path: str, ti: Any = None) -> tuple[list[str], list[str] | None]:
-        """The whole log as strings (Airflow prefers :meth:`stream`, which keeps memory bounded)."""
-        sources, streams = self.stream(relative_path, ti)
-        if not streams:
-            return sources, None
-        return sources, ["\n".join(stream) for stream in streams]
 
     @classmethod
     def from_config(cls, conf: Any = None) -> ElasticsearchRemoteLogIO:
@@ -136,6 +131,9 @@ class ElasticsearchRemoteLogIO:
                 log_id_template=template,
                 offset_field=offset_field,
                 host_field=host_field,
+                json_fields=json_fields(options.ES_JSON_FIELDS.get(conf))
+                if options.ES_JSON_FORMAT.get(conf)
+                else (),
                 upload_timeout=common.policy.upload_timeout,
                 retry_max_delay=common.policy.retry_max_delay,
                 flush_bytes=common.policy.flush_bytes,

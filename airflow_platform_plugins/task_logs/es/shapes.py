@@ -17,9 +17,14 @@ equals the same line read from the worker's file, and Airflow shows it once.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
+
+import msgspec
+
+from airflow_platform_plugins.task_logs.es.documents import OVERFLOW_FIELD
 
 # Fields that writers (this package, the provider, Airflow 2) and shippers add to Airflow's line.
 ADDED_FIELDS = frozenset(
@@ -50,6 +55,8 @@ ADDED_FIELDS = frozenset(
         "airflow_fields",
     }
 )
+TEXT_FIELDS = ["log", "message"]
+"""Where a shipper that did not parse the JSON line keeps it."""
 # Sent back by Elasticsearch only if asked for: excluded from ``_source`` when searching.
 SHIPPER_FIELDS = ("kubernetes", "docker", "stream", "_p", "tag", "@version", "ingest_time")
 IDENTITY_FIELDS = (
@@ -131,3 +138,98 @@ class Normaliser:
     def lines(self, sources: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """:meth:`line` for each source."""
         return [self.line(source) for source in sources]
+
+
+def merge_overflow(source: dict[str, Any]) -> None:
+    """Put back the fields that ``write_to_es`` kept as text because the index refused them."""
+    try:
+        extra = json.loads(source.pop(OVERFLOW_FIELD))
+    except (TypeError, ValueError):
+        return
+    if isinstance(extra, dict):
+        for key, value in extra.items():
+            source.setdefault(key, value)
+
+
+def plain_line(normaliser: Normaliser, source: dict[str, Any], log_id: str) -> dict[str, Any] | None:
+    """The line of a document without a usable offset; ``None`` if it is another log's."""
+    if "log_id" in source and source["log_id"] != log_id:
+        return None
+    if OVERFLOW_FIELD in source:
+        merge_overflow(source)
+    return normaliser.line(source)
+
+
+def text_line(normaliser: Normaliser, source: dict[str, Any], log_id: str) -> dict[str, Any] | None:
+    """A document whose line is only text (``log``/``message``): parsed back if it is this log's."""
+    for name in TEXT_FIELDS:
+        raw = source.get(name)
+        if not isinstance(raw, str) or log_id not in raw:
+            continue
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            if parsed.get("log_id") != log_id:
+                return None
+            for key in ("@timestamp", "time"):
+                if key in source and "timestamp" not in parsed and "@timestamp" not in parsed:
+                    parsed["@timestamp"] = source[key]
+            return normaliser.line(parsed)
+        return {"timestamp": source.get("@timestamp") or source.get("time"), "event": raw.rstrip("\n")}
+    return None
+
+
+class OrderedLines:
+    """The ordered stream's documents as JSON lines: checked, shown once, and counted (pure).
+
+    A document at the same offset as the one before with the same content was sent twice and is
+    shown once; with other content, two writers shared offsets and both are shown. ``check`` drops
+    documents of other logs that an analysed ``log_id`` search matched.
+    """
+
+    def __init__(self, normaliser: Normaliser, log_id: str, *, check: bool) -> None:
+        self._line = normaliser.line
+        self._encode = msgspec.json.Encoder().encode
+        self._log_id = log_id
+        self._check = check
+        self.identical = 0
+        self.shared = 0
+        self.last_offset: Any = None
+        self._last_text = ""
+        self.last_timestamp: Any = None
+
+    def text(self, hit: dict[str, Any]) -> str | None:
+        """The JSON line of ``hit``, or ``None`` when it is not shown."""
+        source = hit["_source"]
+        if self._check and source.get("log_id") != self._log_id:
+            return None
+        if OVERFLOW_FIELD in source:
+            merge_overflow(source)
+        line = self._line(source)
+        text = self._encode(line).decode("utf-8", "replace")
+        offset = hit["sort"][0]
+        if offset == self.last_offset:
+            if text == self._last_text:
+                self.identical += 1
+                return None
+            self.shared += 1
+        self.last_offset, self._last_text = offset, text
+        self.last_timestamp = line.get("timestamp", self.last_timestamp)
+        return text
+
+    def notices(self) -> list[str]:
+        """What to tell the reader at the end of the stream."""
+        out = []
+        if self.identical:
+            out.append(
+                f"{self.identical} documents repeated another document of this log (same offset and "
+                "content, a shipper sent them twice); each line is shown once"
+            )
+        if self.shared:
+            out.append(
+                f"{self.shared} documents share their offset with a different document of this log (two "
+                "writers used the same offsets); all are shown, in the order Elasticsearch returned them"
+            )
+        return out

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
-from airflow_platform_plugins.task_logs.es.bulk import OVERFLOW_FIELD, BulkSink
+from airflow_platform_plugins.task_logs.common.processor import ShippingProcessor
+from airflow_platform_plugins.task_logs.es.bulk import BulkSink
 from airflow_platform_plugins.task_logs.es.client import ClientHandle, ClientSettings
+from airflow_platform_plugins.task_logs.es.documents import OVERFLOW_FIELD
 from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate
 from airflow_platform_plugins.task_logs.es.reader import LogReader
 from airflow_platform_plugins.task_logs.es.writer import LineWriter
-from airflow_platform_plugins.task_logs.processor import ShippingProcessor
 from tests.harness.elasticsearch import ElasticsearchNode
 from tests.harness.faultproxy import FaultProxy
+from tests.harness.tasklog import TaskLog, wait_for
 
 REL = "dag_id=direct/run_id=r1/task_id=t/attempt=1.log"
 LOG_ID = "direct-t-r1--1-1"
@@ -42,27 +42,12 @@ def make_writer(url: str, base: Path, index: str, **kwargs: Any) -> LineWriter:
     )
 
 
-class TaskLog:
-    def __init__(self, base: Path) -> None:
-        self.path = base / REL
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.path, "ab")  # noqa: SIM115
-        self.logger = structlog.BytesLogger(self.file)
-
-    def write(self, processor: Callable[..., Any], count: int, prefix: str = "line", **extra: Any) -> None:
-        for i in range(count):
-            event = {
-                "timestamp": "2026-11-25T00:00:00.000001Z",
-                "level": "info",
-                "event": f"{prefix} {i}",
-                **extra,
-            }
-            processor(self.logger, "info", dict(event))
-            self.logger.msg(json.dumps(event).encode())
-
-
 def stored(client: Any, index: str) -> list[dict[str, Any]]:
     """The documents of the log, by offset ([] while the index does not exist yet)."""
+    # A just-created index answers searches with 503 until its shard is active.
+    client.options(ignore_status=[404, 408]).cluster.health(
+        index=index, wait_for_status="yellow", timeout="10s"
+    )
     client.options(ignore_status=404).indices.refresh(index=index)
     hits = client.options(ignore_status=404).search(
         index=index, query={"term": {"log_id": LOG_ID}}, sort=[{"offset": "asc"}], size=10000
@@ -75,13 +60,11 @@ def test_lines_are_indexed_while_the_try_runs_and_never_twice(
 ) -> None:
     index = f"{prefix}-direct"
     writer = make_writer(es.url, tmp_path, index)
-    log = TaskLog(tmp_path)
-    log.write(ShippingProcessor(writer), 2000)
+    log = TaskLog(tmp_path, REL)
+    log.lines(ShippingProcessor(writer), 2000)
 
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(stored(client, index)) < 2000:
-        time.sleep(0.3)
-    assert len(stored(client, index)) == 2000, "indexed before the try ended"
+    wait_for(lambda: len(stored(client, index)) >= 2000, timeout=30, what="indexed before the try ended")
+    assert len(stored(client, index)) == 2000
     assert writer.finish(str(log.path))
     again = make_writer(es.url, tmp_path, index)  # a retried upload sends the whole file again
     assert again.finish(str(log.path))
@@ -98,20 +81,16 @@ def test_an_outage_loses_and_duplicates_nothing(
 ) -> None:
     index = f"{prefix}-outage"
     writer = make_writer(proxy.url, tmp_path, index)
-    log = TaskLog(tmp_path)
+    log = TaskLog(tmp_path, REL)
     processor = ShippingProcessor(writer)
-    log.write(processor, 300, "before")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(stored(client, index)) < 300:
-        time.sleep(0.3)
+    log.lines(processor, 300, "before")
+    wait_for(lambda: len(stored(client, index)) >= 300, timeout=30)
     proxy.down()
-    log.write(processor, 300, "during")
+    log.lines(processor, 300, "during")
     assert writer.finish(str(log.path)) is False, "gave up waiting; still trying in the background"
     proxy.up()
 
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and writer.pending():
-        time.sleep(0.3)
+    wait_for(lambda: not writer.pending(), timeout=30)
     docs = stored(client, index)
     local = [json.loads(line)["event"] for line in log.path.read_text().splitlines()]
     assert [d["event"] for d in docs] == local, "every line of the file, once, in order"
@@ -125,8 +104,8 @@ def test_a_field_the_mapping_refuses_is_kept_as_text_and_read_back(
     index = f"{prefix}-refused"
     client.indices.create(index=index, mappings={"properties": {"chan": {"type": "long"}}})
     writer = make_writer(es.url, tmp_path, index)
-    log = TaskLog(tmp_path)
-    log.write(ShippingProcessor(writer), 5, chan="stdout")
+    log = TaskLog(tmp_path, REL)
+    log.lines(ShippingProcessor(writer), 5, chan="stdout")
 
     assert writer.finish(str(log.path))
 

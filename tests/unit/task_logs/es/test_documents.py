@@ -1,22 +1,31 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from airflow_platform_plugins.task_logs.es.documents import (
     DocumentBuilder,
     document_id,
     get_path,
+    json_fields,
     parse_line,
     to_json_line,
 )
 from airflow_platform_plugins.task_logs.es.identity import TryIdentity
+from airflow_platform_plugins.task_logs.es.shapes import Normaliser
 
 IDENTITY = TryIdentity("d", "t", "r", -1, 1)
 
 
-def builder(**kwargs: str) -> DocumentBuilder:
-    fields = {"offset_field": "offset", "host_field": "host", **kwargs}
-    return DocumentBuilder(identity=IDENTITY, log_id="d-t-r--1-1", host="worker-1", **fields)
+def builder(offset_field: str = "offset", host_field: str = "host", **kwargs: Any) -> DocumentBuilder:
+    return DocumentBuilder(
+        identity=IDENTITY,
+        log_id="d-t-r--1-1",
+        host="worker-1",
+        offset_field=offset_field,
+        host_field=host_field,
+        **kwargs,
+    )
 
 
 def test_a_line_becomes_airflows_fields_plus_what_elasticsearch_readers_need() -> None:
@@ -80,3 +89,18 @@ def test_document_ids_are_stable_and_distinct() -> None:
 
 def test_json_lines_are_compact_utf8() -> None:
     assert to_json_line({"event": "Ω", "n": 1}) == '{"event":"Ω","n":1}\n'.encode()
+
+
+def test_json_format_adds_the_provider_formatters_fields() -> None:
+    line = json.dumps({"timestamp": "2026-01-01T00:00:00Z", "level": "info", "event": "x", "lineno": 3})
+    plain = builder().build(line.encode(), 1)
+    assert "asctime" not in plain
+    assert "levelname" not in plain
+    doc = builder(json_fields=json_fields("asctime, filename, lineno, levelname, message")).build(
+        line.encode(), 1
+    )
+    assert doc["asctime"] == "2026-01-01T00:00:00Z"
+    assert doc["levelname"] == "INFO"
+    assert doc["message"] == "x"
+    assert doc["lineno"] == 3
+    assert Normaliser().line(dict(doc)) == Normaliser().line(dict(plain)), "read back the same line"

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from airflow_platform_plugins.task_logs.es.queries import Mapping, Queries
+from typing import Any
+
+from airflow_platform_plugins.task_logs.es.queries import Mapping, OffsetCursor, PageRequest, Queries
 
 FIELD_MAPPINGS = {
     "logs-new": {
@@ -61,3 +63,31 @@ def test_one_offset_alone_without_what_was_read() -> None:
     body = queries(Mapping()).ordered(7, only=True, skip=frozenset({"y", "x"}))
     assert {"range": {"offset": {"gte": 7, "lte": 7}}} in body["query"]["bool"]["filter"]
     assert body["query"]["bool"]["must_not"] == [{"ids": {"values": ["x", "y"]}}]
+
+
+def hits(*pairs: tuple[str, int]) -> list[dict[str, Any]]:
+    return [{"_id": doc_id, "_source": {}, "sort": [offset]} for doc_id, offset in pairs]
+
+
+def test_the_cursor_continues_at_the_last_offset_and_guesses_ahead_when_offsets_run_on() -> None:
+    cursor = OffsetCursor(3)
+    step = cursor.advance(hits(("a", 1), ("b", 2), ("c", 3)))
+    assert [h["_id"] for h in step.fresh] == ["a", "b", "c"]
+    assert step.following == PageRequest(3)
+    assert step.ahead == 5
+    step = cursor.advance(hits(("c", 3), ("d", 4)))  # the document at 3 was read already
+    assert [h["_id"] for h in step.fresh] == ["d"]
+    assert step.following is None
+
+
+def test_the_cursor_reads_a_crowded_offset_alone_then_moves_past_it() -> None:
+    cursor = OffsetCursor(2)
+    cursor.advance(hits(("a", 1), ("b", 2)))
+    step = cursor.advance(hits(("b", 2), ("c", 2)))
+    assert step.ahead is None, "offsets do not run on: nothing is guessed"
+    step = cursor.advance(hits(("b", 2), ("c", 2)))  # the same page again: nothing new at offset 2
+    assert step.fresh == []
+    assert step.following == PageRequest(2, only=True, skip=frozenset({"b", "c"}))
+    step = cursor.advance(hits(("d", 2)))
+    assert [h["_id"] for h in step.fresh] == ["d"]
+    assert step.following == PageRequest(3)

@@ -8,7 +8,13 @@ import pytest
 
 from airflow_platform_plugins.task_logs.es.documents import DocumentBuilder
 from airflow_platform_plugins.task_logs.es.identity import TryIdentity
-from airflow_platform_plugins.task_logs.es.shapes import Normaliser, iso_timestamp
+from airflow_platform_plugins.task_logs.es.shapes import (
+    Normaliser,
+    OrderedLines,
+    iso_timestamp,
+    plain_line,
+    text_line,
+)
 
 AIRFLOW_LINE = {
     "timestamp": "2026-01-01T00:00:00.123456Z",
@@ -20,10 +26,13 @@ AIRFLOW_LINE = {
 }
 
 
-def ours(**kwargs: str) -> dict[str, object]:
-    fields = {"offset_field": "offset", "host_field": "host", **kwargs}
+def ours(offset_field: str = "offset", host_field: str = "host") -> dict[str, object]:
     builder = DocumentBuilder(
-        identity=TryIdentity("d", "t", "r", -1, 1), log_id="d-t-r--1-1", host="w", **fields
+        identity=TryIdentity("d", "t", "r", -1, 1),
+        log_id="d-t-r--1-1",
+        host="w",
+        offset_field=offset_field,
+        host_field=host_field,
     )
     return builder.build(json.dumps(AIRFLOW_LINE).encode(), 5)
 
@@ -107,3 +116,37 @@ def test_a_document_with_only_the_raw_text() -> None:
 )
 def test_timestamps_become_iso(value: object, expected: object) -> None:
     assert iso_timestamp(value) == expected
+
+
+def test_ordered_lines_show_a_repeated_document_once_and_count_shared_offsets() -> None:
+    lines = OrderedLines(Normaliser(), "L", check=True)
+    doc = {"@timestamp": "t", "level": "info", "event": "a", "message": "a", "logger": "x", "log_id": "L"}
+    first = lines.text({"_source": dict(doc), "sort": [1]})
+    assert first is not None
+    assert json.loads(first)["event"] == "a"
+    assert lines.text({"_source": dict(doc), "sort": [1]}) is None
+    assert lines.text({"_source": {**doc, "event": "b"}, "sort": [1]}) is not None
+    assert lines.text({"_source": {**doc, "log_id": "other"}, "sort": [2]}) is None
+    assert lines.identical == 1
+    assert lines.shared == 1
+    assert [n.split()[0] for n in lines.notices()] == ["1", "1"]
+
+
+def test_a_text_only_document_is_parsed_back_when_it_is_this_logs_line() -> None:
+    raw = json.dumps({"log_id": "L", "event": "hello", "level": "info"})
+    assert text_line(Normaliser(), {"log": raw, "@timestamp": "t"}, "L") == {
+        "timestamp": "t",
+        "level": "info",
+        "event": "hello",
+    }
+    assert text_line(Normaliser(), {"log": "L plain words\n", "time": "t"}, "L") == {
+        "timestamp": "t",
+        "event": "L plain words",
+    }
+    assert text_line(Normaliser(), {"log": json.dumps({"log_id": "M", "event": "L"})}, "L") is None
+
+
+def test_fields_kept_as_text_are_merged_back() -> None:
+    source = {"event": "x", "airflow_fields": json.dumps({"extra": 1, "event": "ignored"})}
+    assert plain_line(Normaliser(), source, "L") == {"event": "x", "extra": 1}
+    assert plain_line(Normaliser(), {"log_id": "M", "event": "x"}, "L") is None

@@ -5,20 +5,18 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
+from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
+from airflow_platform_plugins.task_logs.common.processor import ShippingProcessor
 from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate
-from airflow_platform_plugins.task_logs.es.writer import Batch, LineWriter, StdoutSink
-from airflow_platform_plugins.task_logs.processor import ShippingProcessor
-from airflow_platform_plugins.task_logs.store import StoreError
+from airflow_platform_plugins.task_logs.es.sinks import Batch, StdoutSink
+from airflow_platform_plugins.task_logs.es.writer import LineWriter
+from tests.harness.tasklog import REL, ManualClock, TaskLog, wait_for
 
-REL = "dag_id=d/run_id=r/task_id=t/attempt=1.log"
 TEMPLATE = LogIdTemplate("{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}")
 
 
@@ -41,7 +39,7 @@ class RecordingSink:
         with self.lock:
             self.calls += 1
             if self.down:
-                raise StoreError("down for the test")
+                raise RemoteLogError("down for the test")
             for doc_id, offset, doc in batch:
                 assert doc["offset"] == offset
                 self.ids.append(doc_id)
@@ -52,35 +50,10 @@ class RecordingSink:
             return [d["event"] for d in self.docs]
 
 
-class TaskLog:
-    """A try's log file written the way Airflow's supervisor writes it (processor first, then the line)."""
-
-    def __init__(self, base: Path, rel: str = REL) -> None:
-        self.path = base / rel
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.path, "ab")  # noqa: SIM115
-        self.logger = structlog.BytesLogger(self.file)
-
-    def line(self, processor: Callable[..., object], text: str) -> None:
-        event = {"timestamp": "2026-01-01T00:00:00.000001Z", "level": "info", "event": text}
-        processor(self.logger, "info", dict(event))
-        self.logger.msg(json.dumps(event).encode())
-
-    def close(self) -> None:
-        self.file.close()
-
-
 def make_writer(base: Path, *sinks: Any, **kwargs: Any) -> LineWriter:
     return LineWriter(
         list(sinks), base_log_folder=str(base), log_id_template=TEMPLATE, upload_timeout=2, **kwargs
     )
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -166,7 +139,8 @@ def test_a_failing_sink_is_retried_and_reported_once_in_the_task_log(base: Path)
 
 def test_a_line_still_being_written_waits_for_its_newline(base: Path) -> None:
     sink = RecordingSink()
-    writer = make_writer(base, sink)
+    clock = ManualClock()
+    writer = make_writer(base, sink, clock=clock, background=False)
     path = base / REL
     path.parent.mkdir(parents=True)
     with open(path, "ab") as f:
@@ -175,9 +149,11 @@ def test_a_line_still_being_written_waits_for_its_newline(base: Path) -> None:
         writer.track(str(path))
         f.write(b'{"event": "half')
         f.flush()
-        wait_for(lambda: len(sink.docs) == 1)
-        time.sleep(0.2)
-        assert sink.events() == ["complete"]
+        writer.step()  # the lines start waiting for the sink's latency
+        for _ in range(3):
+            clock.advance(sink.latency)
+            writer.step()
+            assert sink.events() == ["complete"]
         f.write(b' done"}')
     assert writer.finish(str(path))
     assert sink.events() == ["complete", "half done"]
@@ -185,7 +161,8 @@ def test_a_line_still_being_written_waits_for_its_newline(base: Path) -> None:
 
 def test_files_outside_the_log_folder_and_other_layouts_are_ignored(base: Path, tmp_path: Path) -> None:
     sink = RecordingSink()
-    writer = make_writer(base, sink)
+    clock = ManualClock()
+    writer = make_writer(base, sink, clock=clock, background=False)
     elsewhere = tmp_path / "elsewhere.log"
     elsewhere.write_text('{"event": "x"}\n')
     custom = base / "custom" / "layout.log"
@@ -193,7 +170,8 @@ def test_files_outside_the_log_folder_and_other_layouts_are_ignored(base: Path, 
     custom.write_text('{"event": "x"}\n')
     writer.track(str(elsewhere))
     writer.track(str(custom))
-    time.sleep(0.2)
+    clock.advance(sink.latency)
+    writer.step()
     assert sink.docs == []
     assert writer.pending() == []
 
@@ -216,7 +194,7 @@ def test_stdout_sink_reports_a_closed_stdout() -> None:
     r, w = os.pipe()
     os.close(r)
     sink = StdoutSink(fd=w)
-    with pytest.raises(StoreError, match="cannot write to stdout"):
+    with pytest.raises(RemoteLogError, match="cannot write to stdout"):
         sink.send([("id", 1, {"event": "x"})])
     os.close(w)
 
@@ -228,7 +206,13 @@ def test_the_child_after_fork_starts_empty(base: Path) -> None:
     log.line(ShippingProcessor(writer), "in parent")
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
-        os._exit(0 if writer.pending() == [] and writer._loop.thread is None else 1)
+        os._exit(
+            0
+            if writer.pending() == []
+            and writer.follower.loop is not None
+            and writer.follower.loop.thread is None
+            else 1
+        )
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert writer.finish(str(log.path))
@@ -239,14 +223,20 @@ def test_a_segment_left_open_does_not_take_the_lines_another_process_appends(bas
     resumes the try and appends to the same file. Each process writes only the lines it logged."""
     sink = RecordingSink()
     log = TaskLog(base)
-    first = make_writer(base, sink)
+    clock = ManualClock()
+    first = make_writer(base, sink, clock=clock, background=False)
     log.line(ShippingProcessor(first), "before defer")
-    wait_for(lambda: sink.events() == ["before defer"])
+    first.step()
+    clock.advance(sink.latency)
+    first.step()
+    assert sink.events() == ["before defer"]
     second = make_writer(base, sink)
     for text in ("after resume", "done"):
         log.line(ShippingProcessor(second), text)
     assert second.finish(str(log.path))
-    time.sleep(0.3)  # the first writer's thread keeps polling its open segment
+    for _ in range(3):  # the first writer keeps polling its open segment
+        clock.advance(sink.latency)
+        first.step()
 
     assert sink.events() == ["before defer", "after resume", "done"]
     offsets = [d["offset"] for d in sink.docs]

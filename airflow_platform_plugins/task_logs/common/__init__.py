@@ -1,0 +1,1 @@
+"""Infrastructure every task-log backend shares: follow files, report, retry, settings."""
