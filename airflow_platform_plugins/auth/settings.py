@@ -1,6 +1,6 @@
 """JWT-header sign-on settings from ``webserver_config.py``, validated together, with clear errors.
 
-Each key is defined (type, default, documentation) in :mod:`airflow_platform_plugins.options`;
+Each key is defined (type, default, documentation) in :mod:`airflow_platform_plugins.auth.config_keys`;
 this module checks the combinations: at least one key source, algorithms that fit the keys, a
 header name that cannot collide with Airflow's own.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_platform_plugins import options as o
+from airflow_platform_plugins.auth import config_keys as o
 from airflow_platform_plugins.auth.identity import ClaimNames, RolePolicy
 from airflow_platform_plugins.auth.jwks import JwksUrl
 from airflow_platform_plugins.auth.keys import (

@@ -292,6 +292,9 @@ def elasticsearch_coordinates() -> str:
     return f"{ELASTICSEARCH_GROUP}:elasticsearch:{elasticsearch_version()}:zip"
 
 
+OAUTH2_PROXY_MODULE = "github.com/oauth2-proxy/oauth2-proxy/v7"
+OAUTH2_PROXY_VERSION = "v7.15.6"
+
 PARTS: dict[str, Debian | Command] = {
     part.name: part
     for part in (
@@ -300,6 +303,7 @@ PARTS: dict[str, Debian | Command] = {
         MAVEN,
         JAVA,
         maven_part("elasticsearch", elasticsearch_coordinates),
+        go_part("oauth2-proxy", f"{OAUTH2_PROXY_MODULE}@{OAUTH2_PROXY_VERSION}", "oauth2-proxy"),
     )
 }
 
