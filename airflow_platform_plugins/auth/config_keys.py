@@ -133,12 +133,41 @@ _CONFIG_PARSERS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "delimiter": (_delimiter, "a non-empty string"),
 }
 
+AUTH_JWT_PRESET = ConfigKey(
+    "AUTH_JWT_PRESET",
+    None,
+    "text",
+    "The proxy in front: ``aws-alb``, ``google-iap``, ``cloudflare-access``, ``pomerium``, "
+    "``oauth2-proxy``, ``envoy-gateway`` or ``istio``. Sets the defaults of the other ``AUTH_JWT_*`` "
+    "keys for that proxy (docs/proxies.md); a key set here wins over the preset.",
+)
 AUTH_JWT_HEADER_NAME = ConfigKey(
     "AUTH_JWT_HEADER_NAME",
     "X-Jwt-Assertion",
     "header",
     "Request header that carries the proxy's JWT (the raw token, no ``Bearer`` prefix). "
-    "``Authorization`` is refused: Airflow reads it as its own API token.",
+    "``Authorization``: the identity provider's token as ``Bearer``, beside Airflow's own API tokens, "
+    "told apart by ``iss``.",
+)
+AUTH_JWT_ALB_REGION = ConfigKey(
+    "AUTH_JWT_ALB_REGION",
+    None,
+    "text",
+    "``aws-alb``: the load balancer's AWS region (for example ``eu-west-1``); keys are fetched from "
+    "this region only.",
+)
+AUTH_JWT_ALB_ARN = ConfigKey(
+    "AUTH_JWT_ALB_ARN",
+    None,
+    "text",
+    "``aws-alb``: the load balancer's ARN; a token whose ``signer`` is another is refused.",
+)
+AUTH_JWT_ALB_KEY_URL = ConfigKey(
+    "AUTH_JWT_ALB_KEY_URL",
+    None,
+    "text",
+    "``aws-alb``: where the PEM key of each ``kid`` is published, with ``{region}`` and ``{kid}``. "
+    "The preset sets AWS's ``https://public-keys.auth.elb.{region}.amazonaws.com/{kid}``.",
 )
 AUTH_JWT_JWKS_URL = ConfigKey(
     "AUTH_JWT_JWKS_URL",
@@ -172,15 +201,16 @@ AUTH_JWT_ISSUER = ConfigKey(
     "AUTH_JWT_ISSUER",
     None,
     "text",
-    "The exact ``iss`` every token must carry.",
+    "The exact ``iss`` every token must carry. Without another key source, the keys are found by "
+    "OIDC discovery: ``<issuer>/.well-known/openid-configuration``, then its ``jwks_uri``.",
     required=True,
 )
 AUTH_JWT_AUDIENCE = ConfigKey(
     "AUTH_JWT_AUDIENCE",
     None,
     "texts",
-    "The audience (or list of audiences) of Airflow; a token's ``aud`` must contain one of them.",
-    required=True,
+    "The audience (or list of audiences) of Airflow; a token's ``aud`` must contain one of them. "
+    "Required, except with ``aws-alb`` (ALB tokens carry no ``aud``; the signer ARN is pinned instead).",
 )
 AUTH_JWT_LEEWAY = ConfigKey(
     "AUTH_JWT_LEEWAY",
@@ -298,7 +328,11 @@ AUTH_ROLES_SYNC_AT_LOGIN = ConfigKey(
 )
 
 AUTH_KEYS: tuple[ConfigKey, ...] = (
+    AUTH_JWT_PRESET,
     AUTH_JWT_HEADER_NAME,
+    AUTH_JWT_ALB_REGION,
+    AUTH_JWT_ALB_ARN,
+    AUTH_JWT_ALB_KEY_URL,
     AUTH_JWT_JWKS_URL,
     AUTH_JWT_PUBLIC_KEY_FILE,
     AUTH_JWT_HMAC_SECRET,

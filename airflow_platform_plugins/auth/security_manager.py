@@ -151,6 +151,7 @@ class JwtHeaderSecurityManager(FabAirflowSecurityManagerOverride):
             self.jwt_settings.claims,
             self.jwt_settings.roles,
             users,
+            bearer=self.jwt_settings.bearer,
         )
 
     def create_login_manager(self) -> Any:
