@@ -58,15 +58,15 @@ def b64decode_segment(segment: str) -> bytes:
         raise InvalidToken("malformed token: bad base64")
     try:
         return base64.urlsafe_b64decode(bare + "=" * (-len(bare) % 4))
-    except (binascii.Error, ValueError):
-        raise InvalidToken("malformed token: bad base64") from None
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidToken("malformed token: bad base64") from exc
 
 
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
     try:
         value = json.loads(data)
-    except (ValueError, RecursionError):
-        raise InvalidToken(f"malformed token: {what} is not JSON") from None
+    except (ValueError, RecursionError) as exc:
+        raise InvalidToken(f"malformed token: {what} is not JSON") from exc
     if not isinstance(value, dict):
         raise InvalidToken(f"malformed token: {what} is not a JSON object")
     return value
@@ -134,9 +134,9 @@ class AlbKeys:
             metrics.incr("key_fetches")
             try:
                 pem = self._fetch(url, self.timeout)
-            except FileNotFoundError:
+            except FileNotFoundError as exc:
                 metrics.incr("key_fetch_failures")
-                raise InvalidToken("unknown signing key id") from None
+                raise InvalidToken("unknown signing key id") from exc
             except Exception as exc:
                 metrics.incr("key_fetch_failures")
                 log.warning("Fetching the ALB signing key %s failed: %s", url, exc)
@@ -180,8 +180,8 @@ class AlbVerifier:
             return self._verify(token, may_fetch)
         except (Rejected, KeyFetchNeeded):
             raise
-        except Exception:  # hostile input: no parser error may escape as a crash
-            raise InvalidToken("malformed token") from None
+        except Exception as exc:  # hostile input: no parser error may escape as a crash
+            raise InvalidToken("malformed token") from exc
 
     def _verify(self, token: str, may_fetch: bool) -> dict[str, Any]:
         from cryptography.exceptions import InvalidSignature
@@ -218,8 +218,8 @@ class AlbVerifier:
         signed = f"{head_b64}.{body_b64}".encode("ascii")
         try:
             key.key.verify(der, signed, ec.ECDSA(hashes.SHA256()))
-        except InvalidSignature:
-            raise InvalidToken("signature verification failed") from None
+        except InvalidSignature as exc:
+            raise InvalidToken("signature verification failed") from exc
         claims = _json_object(b64decode_segment(body_b64), "payload")
         check_claims(
             claims, issuer=policy.issuer, audiences=policy.audiences, leeway=policy.leeway, now=self._clock()

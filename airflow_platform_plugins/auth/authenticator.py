@@ -100,8 +100,8 @@ class HeaderAuthenticator:
             raise InvalidToken(f"the {self.header_name} header is larger than {limit} bytes")
         try:
             token = raw.decode("ascii").strip()
-        except UnicodeDecodeError:
-            raise InvalidToken("malformed token: not ASCII") from None
+        except UnicodeDecodeError as exc:
+            raise InvalidToken("malformed token: not ASCII") from exc
         if is_unsigned_payload(token):
             raise InvalidToken(f"unsigned token: the {self.header_name} header carries {_UNSIGNED}")
         return token

@@ -44,8 +44,8 @@ class ConfigKey:
         parser, expected = _CONFIG_PARSERS[self.kind]
         try:
             parsed = parser(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{self.key} must be {expected}, got {value!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{self.key} must be {expected}, got {value!r}") from exc
         if self.minimum is not None and parsed < self.minimum:
             raise ConfigError(f"{self.key} must be at least {self.minimum:g}, got {value!r}")
         if self.maximum is not None and parsed > self.maximum:

@@ -55,11 +55,9 @@ def find_authenticator() -> Any:
     """
     from airflow.api_fastapi.app import get_auth_manager
 
-    manager = get_auth_manager()
-    security_manager = manager.__dict__.get("security_manager") or getattr(
-        getattr(manager, "appbuilder", None), "sm", None
-    )
-    return getattr(security_manager, "jwt_header_auth", None)
+    from airflow_platform_plugins.auth.fab_internals import built_security_manager
+
+    return getattr(built_security_manager(get_auth_manager()), "jwt_header_auth", None)
 
 
 class JwtHeaderMiddleware:

@@ -31,25 +31,12 @@ from flask_login import logout_user
 from airflow_platform_plugins.auth import pages
 from airflow_platform_plugins.auth.authenticator import HeaderAuthenticator
 from airflow_platform_plugins.auth.context import MiddlewareState, proxy_user
+from airflow_platform_plugins.auth.fab_internals import forget_cached_user
 from airflow_platform_plugins.auth.settings import AuthSettings, build_verifier, load_settings
 from airflow_platform_plugins.auth.users import UserStore
 from airflow_platform_plugins.options import ConfigError
 
 log = logging.getLogger(__name__)
-
-
-def _forget_airflow_token_user(user_id: int) -> None:
-    """Drop the auth manager's cached copy of a user whose roles changed (Airflow's own tokens).
-
-    That cache is not thread-safe and is read on the event loop, so the entry is dropped there.
-    """
-    import anyio.from_thread
-    from airflow.providers.fab.auth_manager.fab_auth_manager import FabAuthManager
-
-    try:
-        anyio.from_thread.run_sync(FabAuthManager.cache.pop, user_id, None)
-    except RuntimeError:  # not called from an event loop's worker thread
-        FabAuthManager.cache.pop(user_id, None)
 
 
 def _no_store(response: Any) -> Any:
@@ -143,7 +130,7 @@ class JwtHeaderSecurityManager(FabAirflowSecurityManagerOverride):
             appbuilder.session,
             self.jwt_settings.roles,
             ttl=self.jwt_settings.user_cache_ttl,
-            on_change=_forget_airflow_token_user,
+            on_change=forget_cached_user,
         )
         self.jwt_header_auth = HeaderAuthenticator(
             self.jwt_settings.header_name,

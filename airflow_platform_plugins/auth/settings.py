@@ -234,10 +234,10 @@ def _check_alb(region: str | None, arn: str | None, key_url: str) -> None:
         raise ConfigError(f"AUTH_JWT_ALB_ARN is in {arn.split(':')[3]}, not in AUTH_JWT_ALB_REGION {region}")
     try:
         probe = key_url.format(region=region, kid="probe")
-    except (KeyError, IndexError, ValueError):
+    except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError(
             f"AUTH_JWT_ALB_KEY_URL may use only {{region}} and {{kid}}, got {key_url!r}"
-        ) from None
+        ) from exc
     if (
         "{kid}" not in key_url
         or urlsplit(probe).scheme not in ("http", "https")
