@@ -62,12 +62,15 @@ def _cloudflare_access(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def _pomerium(config: Mapping[str, Any]) -> dict[str, Any]:
     # https://www.pomerium.com/docs/capabilities/getting-users-identity
-    route = _issuer(config, "pomerium", "the route's URL, https://airflow.example.com")
-    host = route.split("://", 1)[-1]
+    host = _issuer(config, "pomerium", "the route's host, airflow.example.com")
+    if "/" in host or ":" in host:
+        raise ConfigError(
+            f"AUTH_JWT_PRESET = 'pomerium' needs AUTH_JWT_ISSUER = the route's host name, got {host!r}"
+        )
     return {
         "AUTH_JWT_HEADER_NAME": "X-Pomerium-Jwt-Assertion",
         "AUTH_JWT_ALGORITHMS": ["ES256"],
-        "AUTH_JWT_JWKS_URL": f"{route}/.well-known/pomerium/jwks.json",
+        "AUTH_JWT_JWKS_URL": f"https://{host}/.well-known/pomerium/jwks.json",
         "AUTH_JWT_AUDIENCE": host,
         "AUTH_JWT_USERNAME_CLAIM": "email",
         "AUTH_JWT_ROLES_CLAIM": "groups",

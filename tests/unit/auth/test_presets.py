@@ -108,12 +108,16 @@ def test_cloudflare_access_derives_the_certs_url_from_the_team_domain() -> None:
 
 
 def test_pomerium_uses_the_route_for_keys_and_audience() -> None:
-    settings = load_settings(
-        {"AUTH_JWT_PRESET": "pomerium", "AUTH_JWT_ISSUER": "https://airflow.example.com"}
-    )
+    settings = load_settings({"AUTH_JWT_PRESET": "pomerium", "AUTH_JWT_ISSUER": "airflow.example.com"})
     assert settings.header_name == "X-Pomerium-Jwt-Assertion"
     assert settings.jwks_url == "https://airflow.example.com/.well-known/pomerium/jwks.json"
     assert settings.policy.audiences == ("airflow.example.com",)
+    assert settings.policy.issuer == "airflow.example.com"
+    message = refused({"AUTH_JWT_PRESET": "pomerium", "AUTH_JWT_ISSUER": "https://airflow.example.com"})
+    assert "the route's host name" in message
+    assert settings.policy.issuer == "airflow.example.com"
+    message = refused({"AUTH_JWT_PRESET": "pomerium", "AUTH_JWT_ISSUER": "https://airflow.example.com"})
+    assert "the route's host name" in message
 
 
 @pytest.mark.parametrize("preset", ["oauth2-proxy", "envoy-gateway", "istio"])
