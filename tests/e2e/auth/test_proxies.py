@@ -281,7 +281,10 @@ def test_envoy_jwt_authn_ui_and_api_with_the_idp_token(proxies: Proxies) -> None
         page = client.get("/", headers={"Accept": "text/html"})
         assert page.status_code == 200
         assert '<div id="root"' in page.text
-        assert client.get("/auth/users/list/", headers={"Accept": "text/html"}).status_code == 403  # a User
+        security_page = client.get(
+            "/auth/users/list/", headers={"Accept": "text/html"}, follow_redirects=True
+        )
+        assert security_page.status_code == 403  # the FAB pages know the user too: a User, not an Admin
     assert proxies.sign_on.user_roles(user) == ["User"]
 
 
