@@ -123,7 +123,8 @@ class AlbKeys:
                 raise InvalidToken("unknown signing key id")
             self._window = [t for t in self._window if now - t < self.refresh_interval]
             if len(self._window) >= NEW_KIDS_PER_INTERVAL:
-                raise Unavailable("too many unknown signing key ids; try again shortly")
+                # As a JWKS answers a kid it lacks within the refresh interval: unknown, not an outage.
+                raise InvalidToken("unknown signing key id (too many new key ids at once; try again shortly)")
             self._window.append(now)
             self._attempted[kid] = now
             if len(self._attempted) > 4 * MAX_CACHED_KEYS:

@@ -132,7 +132,12 @@ def _altered_payload(presets: Presets, user: str) -> str:
     head, body, sig = presets.alb.token(user).split(".")
     claims = json.loads(base64.urlsafe_b64decode(body))
     claims["groups"] = ["airflow-admins"]
-    return f"{head}.{_b64(json.dumps(claims).encode())}.{sig}"
+    claims["email"] = "root@example.org"
+    while len(json.dumps(claims)) % 3 == 0:  # keep the forged segment padded, as ALB's are
+        claims["note"] = claims.get("note", "") + "x"
+    forged = f"{head}.{_b64(json.dumps(claims).encode())}.{sig}"
+    assert forged.split(".")[1].endswith("=")
+    return forged
 
 
 def _alg_switch(presets: Presets, user: str, alg: str) -> str:
