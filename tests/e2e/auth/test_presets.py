@@ -19,8 +19,17 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.e2e.auth.conftest import DAGS, SignOn
+from tests.e2e.auth.test_fuzz import (
+    KeepAliveClient,
+    header_bytes,
+    json_values,
+    jwt_shaped,
+    mutated_valid_token,
+)
 from tests.harness.airflow import AirflowDeployment
 from tests.harness.idp import IdentityProvider, new_key
 from tests.harness.recipes import webserver_config
@@ -231,3 +240,57 @@ def test_pomerium_token_signs_in(presets: Presets) -> None:
     assert presets.sign_on().user_roles(f"{user}@example.org") == ["User"]
     other_route = presets.pomerium.token(user, aud="grafana.pomerium.test")
     assert presets.get("/api/v2/dags", {"X-Pomerium-Jwt-Assertion": other_route}).status_code == 401
+
+
+# -- the fuzz, in ALB mode -------------------------------------------------------------------------
+
+
+@st.composite
+def alb_fuzz(draw: st.DrawFn, presets: Presets, user: str) -> bytes:
+    """An ALB token with fuzzed JOSE header fields and claims, correctly signed by the ALB key."""
+    header: dict[str, Any] = {}
+    if draw(st.integers(0, 4)):
+        header["kid"] = presets.alb.key.kid
+    else:
+        header["kid"] = draw(st.text(max_size=40) | json_values)
+    if not draw(st.integers(0, 4)):
+        header["signer"] = draw(st.text(max_size=80) | json_values)
+    if not draw(st.integers(0, 6)):
+        header["alg"] = draw(st.sampled_from(["none", "HS256", "RS256", "ES384", ""]) | json_values)
+    claims: dict[str, Any] = {
+        name: draw(json_values)
+        for name in draw(
+            st.lists(st.sampled_from(["exp", "iss", "email", "nbf", "iat", "groups"]), max_size=3)
+        )
+    }
+    return presets.alb.token(user, header=header, pad=draw(st.booleans()), **claims).encode()
+
+
+def test_no_alb_header_value_causes_a_server_error(presets: Presets) -> None:
+    presets.use("aws-alb")
+    user = new_user(presets, "alb-fuzz", ["airflow-viewers"])
+    good = [presets.alb.token(user).encode()]
+    client = KeepAliveClient("127.0.0.1", presets.airflow.api_port, header="x-amzn-oidc-data")
+    statuses: dict[int, int] = {}
+    failures: list[tuple[bytes, int]] = []
+
+    @settings(max_examples=10_000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(
+        value=st.one_of(header_bytes, jwt_shaped, mutated_valid_token(good), alb_fuzz(presets, user)),
+        path=st.sampled_from(("/api/v2/dags", "/ui/auth/me", "/", "/auth/login/")),
+    )
+    def one_request(value: bytes, path: str) -> None:
+        status = client.get(path, value, b"application/json")
+        statuses[status] = statuses.get(status, 0) + 1
+        if status >= 500:
+            failures.append((value, status))
+
+    try:
+        one_request()
+    finally:
+        client.close()
+    print(f"\nALB fuzz statuses {sorted(statuses.items())}")
+    assert sum(statuses.values()) >= 10_000
+    assert failures == []
+    assert statuses.get(200, 0) > 100  # past the signature into claims and users
+    assert "Unexpected error while checking" not in presets.airflow.processes["api-server"].log_text()
