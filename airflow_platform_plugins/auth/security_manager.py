@@ -21,6 +21,7 @@ import logging
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from airflow.configuration import conf
 from airflow.providers.fab.auth_manager.security_manager.override import FabAirflowSecurityManagerOverride
 from flask import current_app, make_response, redirect, request, session
 from flask_appbuilder import expose
@@ -32,7 +33,12 @@ from airflow_platform_plugins.auth import pages
 from airflow_platform_plugins.auth.authenticator import HeaderAuthenticator
 from airflow_platform_plugins.auth.context import MiddlewareState, proxy_user
 from airflow_platform_plugins.auth.fab_internals import forget_cached_user
-from airflow_platform_plugins.auth.settings import AuthSettings, build_verifier, load_settings
+from airflow_platform_plugins.auth.settings import (
+    AuthSettings,
+    build_verifier,
+    check_airflow_issuer,
+    load_settings,
+)
 from airflow_platform_plugins.auth.users import UserStore
 from airflow_platform_plugins.options import ConfigError
 
@@ -123,6 +129,7 @@ class JwtHeaderSecurityManager(FabAirflowSecurityManagerOverride):
             )
         # Read before FAB fills in its own defaults, which differ for AUTH_USER_REGISTRATION_ROLE.
         self.jwt_settings = load_settings(config)
+        check_airflow_issuer(self.jwt_settings, conf.get("api_auth", "jwt_issuer", fallback=None))
         verifier = build_verifier(self.jwt_settings)
         super().__init__(appbuilder)
         users = UserStore(

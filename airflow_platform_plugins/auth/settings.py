@@ -222,6 +222,19 @@ def load_settings(config: Mapping[str, Any]) -> AuthSettings:
     )
 
 
+def check_airflow_issuer(settings: AuthSettings, airflow_issuer: str | None) -> None:
+    """With ``Authorization``, Airflow's own tokens (``[api_auth] jwt_issuer``) must not claim our issuer.
+
+    Tokens are told apart by ``iss`` alone (:mod:`~airflow_platform_plugins.auth.bearer`); the same
+    issuer on both sides would send Airflow's own tokens to the identity provider's verifier.
+    """
+    if settings.bearer and airflow_issuer and airflow_issuer.strip() == settings.policy.issuer:
+        raise ConfigError(
+            f"AUTH_JWT_ISSUER and Airflow's [api_auth] jwt_issuer are both {airflow_issuer!r}: with "
+            "AUTH_JWT_HEADER_NAME = 'Authorization' they must differ, as tokens are told apart by iss"
+        )
+
+
 def _check_alb(region: str | None, arn: str | None, key_url: str) -> None:
     if region is None or not REGION.fullmatch(region):
         raise ConfigError(f"AUTH_JWT_ALB_REGION must be an AWS region such as eu-west-1, got {region!r}")

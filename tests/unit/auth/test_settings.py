@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_platform_plugins.auth.keys import HmacSecret, PemFile
-from airflow_platform_plugins.auth.settings import build_verifier, load_settings
+from airflow_platform_plugins.auth.settings import build_verifier, check_airflow_issuer, load_settings
 from airflow_platform_plugins.auth.tokens import TokenVerifier
 from airflow_platform_plugins.options import ConfigError
 from tests.unit.auth.conftest import Key
@@ -136,3 +136,12 @@ def test_an_unreadable_key_file_is_a_config_error(tmp_path: Path) -> None:
     settings = load(AUTH_JWT_PUBLIC_KEY_FILE=str(tmp_path / "missing.pem"))
     with pytest.raises(ConfigError, match="AUTH_JWT_PUBLIC_KEY_FILE"):
         build_verifier(settings)
+
+
+def test_airflows_own_issuer_must_differ_from_the_idps_in_authorization_mode() -> None:
+    bearer = load(AUTH_JWT_HEADER_NAME="Authorization")
+    check_airflow_issuer(bearer, None)
+    check_airflow_issuer(bearer, "http://airflow.internal")
+    with pytest.raises(ConfigError, match="must differ"):
+        check_airflow_issuer(bearer, "https://idp.example.org/")
+    check_airflow_issuer(load(), "https://idp.example.org/")  # a header of its own: no ambiguity
