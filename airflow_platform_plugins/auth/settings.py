@@ -85,20 +85,7 @@ def load_settings(config: Mapping[str, Any]) -> AuthSettings:
     preset = o.AUTH_JWT_PRESET.get(config)
     config = with_preset(config)
     header = o.AUTH_JWT_HEADER_NAME.get(config)
-    if header.lower() in _RESERVED_HEADERS:
-        raise ConfigError(f"AUTH_JWT_HEADER_NAME cannot be {header}: {_RESERVED_HEADERS[header.lower()]}")
-    if "_" in header:
-        raise ConfigError(
-            f"AUTH_JWT_HEADER_NAME cannot contain '_' ({header}): nginx drops such headers by default and "
-            "WSGI maps '_' and '-' to the same name, so a client could smuggle a copy; use '-'"
-        )
-    if "payload" in header.lower():
-        raise ConfigError(f"AUTH_JWT_HEADER_NAME cannot be {header}: {UNSIGNED_PAYLOAD_HELP}")
-    if header.lower().startswith("x-amzn-oidc-") and header.lower() != "x-amzn-oidc-data":
-        raise ConfigError(
-            f"AUTH_JWT_HEADER_NAME cannot be {header}: ALB's x-amzn-oidc-identity and "
-            "x-amzn-oidc-accesstoken are not signed by the load balancer; use AUTH_JWT_PRESET = 'aws-alb'"
-        )
+    _check_header(header)
     alb_region = o.AUTH_JWT_ALB_REGION.get(config)
     alb_arn = o.AUTH_JWT_ALB_ARN.get(config)
     alb_key_url = o.AUTH_JWT_ALB_KEY_URL.get(config)
@@ -220,6 +207,24 @@ def load_settings(config: Mapping[str, Any]) -> AuthSettings:
         alb_arn=alb_arn,
         alb_key_url=alb_key_url,
     )
+
+
+def _check_header(header: str) -> None:
+    """Refuse header names that cannot carry a token Airflow may trust."""
+    if header.lower() in _RESERVED_HEADERS:
+        raise ConfigError(f"AUTH_JWT_HEADER_NAME cannot be {header}: {_RESERVED_HEADERS[header.lower()]}")
+    if "_" in header:
+        raise ConfigError(
+            f"AUTH_JWT_HEADER_NAME cannot contain '_' ({header}): nginx drops such headers by default and "
+            "WSGI maps '_' and '-' to the same name, so a client could smuggle a copy; use '-'"
+        )
+    if "payload" in header.lower():
+        raise ConfigError(f"AUTH_JWT_HEADER_NAME cannot be {header}: {UNSIGNED_PAYLOAD_HELP}")
+    if header.lower().startswith("x-amzn-oidc-") and header.lower() != "x-amzn-oidc-data":
+        raise ConfigError(
+            f"AUTH_JWT_HEADER_NAME cannot be {header}: ALB's x-amzn-oidc-identity and "
+            "x-amzn-oidc-accesstoken are not signed by the load balancer; use AUTH_JWT_PRESET = 'aws-alb'"
+        )
 
 
 def check_airflow_issuer(settings: AuthSettings, airflow_issuer: str | None) -> None:
