@@ -7,15 +7,28 @@ and the rest of the package calls the functions here instead of checking a versi
   ``Authorization: Bearer`` token first, and honours ``request.state.user`` only next to its trust
   marker ``USER_INJECTED_BY_TRUSTED_MIDDLEWARE``. Airflow 3.2 has no marker and takes
   ``request.state.user`` before any token. :func:`hand_user_to_airflow` gives both the 3.3 behaviour.
+- **Metrics.** Airflow 3.3's ``airflow.observability.stats`` module has ``incr`` and ``timing``
+  functions; Airflow 3.2's exports only its ``Stats`` class, which has them. :func:`airflow_stats`.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
-__all__ = ["hand_user_to_airflow", "trusted_user_marker"]
+__all__ = ["airflow_stats", "hand_user_to_airflow", "trusted_user_marker"]
+
+
+def airflow_stats() -> Any:
+    """Airflow's metrics API, the object whose ``incr`` and ``timing`` send to ``[metrics]``.
+
+    The ``airflow.observability.stats`` module (3.3), or its ``Stats`` class where the module has no
+    ``incr`` (3.2). Raises ``ImportError`` without Airflow.
+    """
+    module = importlib.import_module("airflow.observability.stats")
+    return module if hasattr(module, "incr") else module.Stats
 
 
 @functools.cache

@@ -1,9 +1,15 @@
 """The version differences in ``airflow_platform_plugins.compat``, checked against the installed Airflow's
-own ``get_user()``: the same assertions hold on every Airflow version that tox tests (3.2 and 3.3)."""
+own code (``get_user()``, its metrics set-up): the same assertions hold on every Airflow version that
+tox tests (3.2 and 3.3)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +17,7 @@ from fastapi import Depends, FastAPI, HTTPException
 from starlette.testclient import TestClient
 
 from airflow_platform_plugins.compat import hand_user_to_airflow, trusted_user_marker
+from tests.harness.statsd import StatsdListener
 
 PROXY_USER = "proxy-user"
 TOKENS = {"airflow-token": "token-user", "cookie-token": "cookie-user"}
@@ -60,3 +67,36 @@ def test_airflows_own_bearer_token_wins(client: TestClient, scheme: str) -> None
 @pytest.mark.parametrize("value", ["Bearer", "Bearer   ", "Basic dXNlcjpwdw==", "airflow-token"])
 def test_an_authorization_header_that_is_no_bearer_token_does_not_win(client: TestClient, value: str) -> None:
     assert client.get("/me", headers={"Authorization": value}).json() == {"user": PROXY_USER}
+
+
+# An executor sets up Airflow's metrics from [metrics] in every Airflow process that runs tasks.
+METRICS_PROBE = """
+from airflow.executors.base_executor import BaseExecutor
+BaseExecutor()
+from airflow_platform_plugins.compat import airflow_stats
+airflow_stats().incr("remote_task_log.compat_probe", 3)
+"""
+
+
+def test_metrics_reach_the_statsd_that_airflow_is_configured_with(tmp_path: Path) -> None:
+    listener = StatsdListener()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env.update(
+            AIRFLOW_HOME=str(tmp_path),
+            AIRFLOW__METRICS__STATSD_ON="True",
+            AIRFLOW__METRICS__STATSD_HOST="127.0.0.1",
+            AIRFLOW__METRICS__STATSD_PORT=str(listener.port),
+            AIRFLOW__METRICS__STATSD_PREFIX="airflow",
+            AIRFLOW__API_AUTH__JWT_SECRET="compat-probe-" * 4,
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", METRICS_PROBE], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and listener.counter("airflow.remote_task_log.compat_probe") < 3:
+            time.sleep(0.1)
+        assert listener.counter("airflow.remote_task_log.compat_probe") == 3, listener.lines
+    finally:
+        listener.close()
