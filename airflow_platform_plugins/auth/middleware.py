@@ -31,6 +31,7 @@ from airflow_platform_plugins.auth import metrics
 from airflow_platform_plugins.auth.authenticator import Pending
 from airflow_platform_plugins.auth.context import MiddlewareState, proxy_user
 from airflow_platform_plugins.auth.errors import InvalidToken, Rejected
+from airflow_platform_plugins.compat import hand_user_to_airflow, trusted_user_marker
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +88,8 @@ class JwtHeaderMiddleware:
                 auth = None
             if auth is not None:
                 if self._trusted is None:
-                    # Airflow's get_user() honours request.state.user only next to this marker.
-                    from airflow.api_fastapi.core_api.security import USER_INJECTED_BY_TRUSTED_MIDDLEWARE
-
-                    self._trusted = USER_INJECTED_BY_TRUSTED_MIDDLEWARE
+                    # Airflow 3.3's get_user() honours request.state.user only next to this marker.
+                    self._trusted = trusted_user_marker()
                 log.info("JWT-header sign-on active: %s header", auth.header_name)
             self._auth = auth
         return self._auth
@@ -146,9 +145,7 @@ class JwtHeaderMiddleware:
             # Airflow's get_user() prefers a Bearer token over request.state.user and would read the
             # identity provider's token as its own: the verified token is taken off the request.
             scope["headers"] = [(n, v) for n, v in scope.get("headers", ()) if n.lower() != auth.header_key]
-        state = scope.setdefault("state", {})
-        state["user"] = user
-        state["user_authenticated_via"] = self._trusted
+        hand_user_to_airflow(scope, user, self._trusted)
         reset = proxy_user.set(user)
         try:
             await self.app(scope, receive, send)
