@@ -469,7 +469,7 @@ def test_metrics_reach_statsd(proxies: Proxies) -> None:
     statsd = proxies.statsd
     before = {
         name: statsd.counter(f"airflow.platform_auth.{name}")
-        for name in ("admitted", "users_created", "refused.expired", "refused.signature")
+        for name in ("admitted", "users_created", "users_updated", "refused.expired", "refused.signature")
     }
     user = proxies.sign_on.new_user("metrics", ["airflow-viewers"])
     with httpx.Client(base_url=proxies.airflow.url, timeout=60) as client:
@@ -492,7 +492,7 @@ def test_metrics_reach_statsd(proxies: Proxies) -> None:
         return (
             statsd.counter("airflow.platform_auth.admitted") >= before["admitted"] + 2
             and statsd.counter("airflow.platform_auth.users_created") >= before["users_created"] + 1
-            and statsd.counter("airflow.platform_auth.users_updated") >= 1
+            and statsd.counter("airflow.platform_auth.users_updated") >= before["users_updated"] + 1
             and statsd.counter("airflow.platform_auth.refused.expired") >= before["refused.expired"] + 1
             and statsd.counter("airflow.platform_auth.refused.signature") >= before["refused.signature"] + 1
             and statsd.counter("airflow.platform_auth.key_fetches") >= 1

@@ -1,5 +1,5 @@
 """OIDC discovery: the JWKS URL from the issuer's configuration, with JwksUrl's caching and outage rules.
-(The HTTP side, redirects and size caps, is tested against a real server in the integration tests.)"""
+(The HTTP side, redirects and size caps: tests/integration/auth/test_discovery_http.py.)"""
 
 from __future__ import annotations
 
