@@ -3,12 +3,14 @@
 ``GET /ui/auth/me`` is measured the same way: it does almost nothing but authenticate, so it shows the
 cost of authentication itself, which the DAG list (20 DAGs) mostly hides.
 
-One real api-server (FAB auth manager, this package's security manager, keys from the test identity
-provider's JWKS) serves every contender in the same run:
+Two real api-servers in turn (FAB auth manager, this package's security manager, keys from the test
+identity provider's JWKS), each serving its contenders and Airflow's own token in the same run:
 
-- the proxy's header with an RS256 token, and with an ES256 token, each already seen (the user exists
-  and nothing changed), verified again on every request as in production;
-- Airflow's own bearer token (``POST /auth/token``) for a FAB user with a password.
+- ``X-Jwt-Assertion`` (the proxy's header) with an RS256 token, and with an ES256 token, each already
+  seen (the user exists and nothing changed), verified again on every request as in production;
+- ``Authorization: Bearer`` with the identity provider's RS256 and ES256 tokens, beside Airflow's own
+  (``AUTH_JWT_HEADER_NAME = "Authorization"``: Envoy Gateway, oauth2-proxy, API clients);
+- Airflow's own bearer token (``POST /auth/token``) for a FAB user with a password, on each api-server.
 
 Latency is measured by one client on a keep-alive connection, the contenders taking turns in rounds;
 requests per second also with several clients at once. Database writes are counted by a SQLAlchemy
@@ -80,11 +82,12 @@ def _dag_files(folder: Path) -> list[Path]:
     return files
 
 
-def _config(idp: IdentityProvider) -> str:
+def _config(idp: IdentityProvider, header: str) -> str:
     return textwrap.dedent(
         f"""\
         from airflow_platform_plugins.auth.security_manager import JwtHeaderSecurityManager
         SECURITY_MANAGER_CLASS = JwtHeaderSecurityManager
+        AUTH_JWT_HEADER_NAME = {header!r}
         AUTH_JWT_JWKS_URL = {idp.url + "/jwks"!r}
         AUTH_JWT_ISSUER = {idp.issuer!r}
         AUTH_JWT_AUDIENCE = "airflow"
@@ -131,16 +134,24 @@ def _concurrent_rps(url: str, path: str, headers: dict[str, str], clients: int, 
 
 
 def auth_section(workdir: Path, requests: int, rounds: int, clients: int) -> list[AuthResult]:
+    """Both modes, one api-server each, one after the other."""
+    results = []
+    for header in (HEADER, "Authorization"):
+        results += _auth_mode(workdir, header, requests, rounds, clients)
+    return results
+
+
+def _auth_mode(workdir: Path, header: str, requests: int, rounds: int, clients: int) -> list[AuthResult]:
     idp = IdentityProvider()
     idp.set_user("bench-user", groups=["airflow-admins"], email="bench@example.org", name="Bench User")
-    home = workdir / "airflow-auth"
+    home = workdir / f"airflow-auth-{header.lower()}"
     writes_log = home / "db-writes.log"
     airflow = AirflowDeployment(
         home,
         dags=_dag_files(workdir / "bench-dags"),
         components=("dag-processor", "api-server"),
         auth_manager="fab",
-        webserver_config=_config(idp),
+        webserver_config=_config(idp, header),
         plugins=[ROOT / "tests" / "harness" / "airflow_plugins" / "db_writes.py"],
         component_settings={"api-server": {"TEST_DB_WRITES_LOG": str(writes_log)}},
     )
@@ -148,14 +159,25 @@ def auth_section(workdir: Path, requests: int, rounds: int, clients: int) -> lis
         airflow.start()
         password = secrets.token_urlsafe(12)
         airflow.create_fab_user("bench-service", password, role="Admin")
-        contenders: dict[str, dict[str, str]] = {
-            "header, RS256 token already seen": {HEADER: idp.token_for("bench-user", key=idp.use("RS256"))},
-            "header, ES256 token already seen": {HEADER: idp.token_for("bench-user", key=idp.use("ES256"))},
-            "Airflow's own bearer token": {
-                "Authorization": f"Bearer {airflow.fab_token('bench-service', password)}"
-            },
-        }
-        _wait_for_dags(airflow, contenders["Airflow's own bearer token"])
+        own = "Airflow's own bearer token" + ("" if header == HEADER else " (Authorization mode)")
+        if header == HEADER:
+            contenders: dict[str, dict[str, str]] = {
+                "header, RS256 token already seen": {
+                    HEADER: idp.token_for("bench-user", key=idp.use("RS256"))
+                },
+                "header, ES256 token already seen": {
+                    HEADER: idp.token_for("bench-user", key=idp.use("ES256"))
+                },
+            }
+        else:
+            contenders = {
+                f"IdP token in Authorization, {alg}, already seen": {
+                    "Authorization": f"Bearer {idp.token_for('bench-user', key=idp.use(alg))}"
+                }
+                for alg in ("RS256", "ES256")
+            }
+        contenders[own] = {"Authorization": f"Bearer {airflow.fab_token('bench-service', password)}"}
+        _wait_for_dags(airflow, contenders[own])
         airflow.processes["dag-processor"].stop()  # nothing else uses the CPU or the database now
 
         results = []
@@ -233,7 +255,7 @@ def print_auth_table(
     verification_us: dict[str, float],
     emit: Callable[[str], None] = print,
 ) -> None:
-    emit("\n## Auth: header sign-on vs Airflow's own token (one api-server, one run)\n")
+    emit("\n## Auth: sign-on vs Airflow's own token (one api-server per mode, one run)\n")
     costs = ", ".join(f"{alg} {us:.0f} µs" for alg, us in verification_us.items())
     emit(f"Verifying one token in-process (signature and claims, done on every request): {costs}.\n")
     emit(
@@ -243,8 +265,8 @@ def print_auth_table(
     emit("|---|---|---|---|---|---|---|---|---|")
     for path in dict.fromkeys(r.path for r in results):
         rows = [r for r in results if r.path == path]
-        bearer = next(r for r in rows if r.contender.startswith("Airflow"))
         for r in rows:
+            bearer = _baseline(results, r)
             emit(
                 f"| GET {path} | {r.contender} | {len(r.latencies_ms)} | {r.sequential_rps:.0f} "
                 f"| {r.concurrent_rps:.0f} | {r.p50:.2f} | {r.p99:.2f} | {r.p50 / bearer.p50:.2f}x "
@@ -252,11 +274,24 @@ def print_auth_table(
             )
     emit("")
     for r in results:
-        bearer = next(b for b in results if b.path == r.path and b.contender.startswith("Airflow"))
+        bearer = _baseline(results, r)
         if r is bearer:
             continue
+        target = "1.00x" if "Authorization" in r.contender else "1.10x"
         emit(
-            f"- GET {r.path}, {r.contender}: p50 {r.p50 / bearer.p50:.2f}x Airflow's own token "
-            f"(target at most 1.10x); {r.writes_per_request:g} database writes per repeated request "
-            "(target 0)"
+            f"- GET {r.path}, {r.contender}: p50 {r.p50 / bearer.p50:.2f}x Airflow's own token on the same "
+            f"api-server (target at most {target}); {r.writes_per_request:g} database writes per repeated "
+            "request (target 0)"
         )
+
+
+def _baseline(results: list[AuthResult], r: AuthResult) -> AuthResult:
+    """Airflow's own token on the api-server that served ``r``."""
+    authorization = "Authorization" in r.contender
+    return next(
+        b
+        for b in results
+        if b.path == r.path
+        and b.contender.startswith("Airflow")
+        and ("Authorization" in b.contender) == authorization
+    )

@@ -15,10 +15,12 @@ import json
 import logging
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from airflow_platform_plugins.auth import metrics
 from airflow_platform_plugins.auth.errors import KeyFetchNeeded, Unavailable
 from airflow_platform_plugins.auth.keys import ALGORITHMS, VerificationKey, public_key
 
@@ -37,16 +39,29 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirects)
 
 
+def fetch_bytes(url: str, timeout: float, *, limit: int = MAX_JWKS_BYTES, accept: str = "*/*") -> bytes:
+    """GET ``url``; redirects, non-200 answers and bodies over ``limit`` bytes are errors.
+
+    A 404 raises :class:`FileNotFoundError` (the key does not exist), anything else ``OSError``.
+    """
+    request = urllib.request.Request(url, headers={"Accept": accept})  # noqa: S310 (http(s) only)
+    try:
+        with _opener.open(request, timeout=timeout) as response:
+            if response.status != 200:
+                raise OSError(f"HTTP {response.status}")
+            body: bytes = response.read(limit + 1)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise FileNotFoundError(f"{url}: HTTP 404") from exc
+        raise OSError(f"{url}: HTTP {exc.code}") from exc
+    if len(body) > limit:
+        raise ValueError(f"document larger than {limit} bytes")
+    return body
+
+
 def fetch_json(url: str, timeout: float) -> Any:
     """GET ``url`` and parse JSON; redirects, non-200 answers and bodies over 1 MiB are errors."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 (http(s) only)
-    with _opener.open(request, timeout=timeout) as response:
-        if response.status != 200:
-            raise OSError(f"HTTP {response.status}")
-        body = response.read(MAX_JWKS_BYTES + 1)
-    if len(body) > MAX_JWKS_BYTES:
-        raise ValueError("JWKS document larger than 1 MiB")
-    return json.loads(body)
+    return json.loads(fetch_bytes(url, timeout, accept="application/json"))
 
 
 def parse_jwks(document: Any) -> list[VerificationKey]:
@@ -168,9 +183,11 @@ class JwksUrl:
             self._attempted_at = now
             self.fetch_attempts += 1
             self._fetching = True
+            metrics.incr("key_fetches")
             try:
                 keys = parse_jwks(self._fetch(self.url, self.timeout))
             except Exception as exc:  # any failure to fetch or parse keeps the current keys
+                metrics.incr("key_fetch_failures")
                 log.warning("Fetching signing keys from %s failed: %s", self.url, exc)
                 return
             finally:

@@ -6,7 +6,10 @@ Being inside Airflow's ``JWTRefreshMiddleware``, the header's user replaces any 
 ``_token`` cookie named. An explicit ``Authorization: Bearer`` token (Airflow's own, for CLI and
 API clients) still takes precedence in Airflow's ``get_user``.
 
-- Without the header, nothing changes: Airflow's own authentication applies.
+- Without the header, nothing changes: Airflow's own authentication applies. With
+  ``Authorization`` as the header, a token whose ``iss`` is not the identity provider's is Airflow's
+  own and is left to Airflow; an identity provider's token, once verified, is taken off the request
+  so that Airflow's ``get_user`` uses the injected user.
 - ``/auth/logout`` (FAB's API route, which would send the browser to the login page and so straight
   back in through the proxy) is redirected to the security manager's logout page, which ends the
   session and sends the browser to the proxy's sign-out URL.
@@ -24,9 +27,11 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
+from airflow_platform_plugins.auth import metrics
 from airflow_platform_plugins.auth.authenticator import Pending
 from airflow_platform_plugins.auth.context import MiddlewareState, proxy_user
 from airflow_platform_plugins.auth.errors import InvalidToken, Rejected
+from airflow_platform_plugins.compat import hand_user_to_airflow, trusted_user_marker
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +56,9 @@ def find_authenticator() -> Any:
     """
     from airflow.api_fastapi.app import get_auth_manager
 
-    manager = get_auth_manager()
-    security_manager = manager.__dict__.get("security_manager") or getattr(
-        getattr(manager, "appbuilder", None), "sm", None
-    )
-    return getattr(security_manager, "jwt_header_auth", None)
+    from airflow_platform_plugins.auth.fab_internals import built_security_manager
+
+    return getattr(built_security_manager(get_auth_manager()), "jwt_header_auth", None)
 
 
 class JwtHeaderMiddleware:
@@ -85,10 +88,8 @@ class JwtHeaderMiddleware:
                 auth = None
             if auth is not None:
                 if self._trusted is None:
-                    # Airflow's get_user() honours request.state.user only next to this marker.
-                    from airflow.api_fastapi.core_api.security import USER_INJECTED_BY_TRUSTED_MIDDLEWARE
-
-                    self._trusted = USER_INJECTED_BY_TRUSTED_MIDDLEWARE
+                    # Airflow 3.3's get_user() honours request.state.user only next to this marker.
+                    self._trusted = trusted_user_marker()
                 log.info("JWT-header sign-on active: %s header", auth.header_name)
             self._auth = auth
         return self._auth
@@ -116,7 +117,11 @@ class JwtHeaderMiddleware:
         try:
             if lookalike:
                 raise InvalidToken(f"a header named like {auth.header_name} (with '_') was sent")
-            step = auth.begin(auth.token_from(values))
+            token = auth.token_for_request(values)
+            if token is None:  # Airflow's own token in Authorization: Airflow checks it
+                await self.app(scope, receive, send)
+                return
+            step = auth.begin(token)
             if isinstance(step, Pending):
                 from starlette.concurrency import run_in_threadpool
 
@@ -125,17 +130,22 @@ class JwtHeaderMiddleware:
                 user = step
         except Rejected as exc:
             log.info("Refused %s %s: %s", scope.get("method"), path, exc.reason)
+            metrics.incr(f"refused.{metrics.refusal_reason(exc)}")
             await _refuse(scope, send, exc, auth.header_name)
             return
         except Exception:
+            metrics.incr("refused.error")
             log.exception("Unexpected error while checking the %s header", auth.header_name)
             await _refuse(
                 scope, send, InvalidToken("the identity header could not be verified"), auth.header_name
             )
             return
-        state = scope.setdefault("state", {})
-        state["user"] = user
-        state["user_authenticated_via"] = self._trusted
+        metrics.incr("admitted")
+        if auth.bearer:
+            # Airflow's get_user() prefers a Bearer token over request.state.user and would read the
+            # identity provider's token as its own: the verified token is taken off the request.
+            scope["headers"] = [(n, v) for n, v in scope.get("headers", ()) if n.lower() != auth.header_key]
+        hand_user_to_airflow(scope, user, self._trusted)
         reset = proxy_user.set(user)
         try:
             await self.app(scope, receive, send)

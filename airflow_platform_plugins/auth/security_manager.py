@@ -21,6 +21,7 @@ import logging
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from airflow.configuration import conf
 from airflow.providers.fab.auth_manager.security_manager.override import FabAirflowSecurityManagerOverride
 from flask import current_app, make_response, redirect, request, session
 from flask_appbuilder import expose
@@ -31,25 +32,17 @@ from flask_login import logout_user
 from airflow_platform_plugins.auth import pages
 from airflow_platform_plugins.auth.authenticator import HeaderAuthenticator
 from airflow_platform_plugins.auth.context import MiddlewareState, proxy_user
-from airflow_platform_plugins.auth.settings import AuthSettings, build_verifier, load_settings
+from airflow_platform_plugins.auth.fab_internals import forget_cached_user
+from airflow_platform_plugins.auth.settings import (
+    AuthSettings,
+    build_verifier,
+    check_airflow_issuer,
+    load_settings,
+)
 from airflow_platform_plugins.auth.users import UserStore
 from airflow_platform_plugins.options import ConfigError
 
 log = logging.getLogger(__name__)
-
-
-def _forget_airflow_token_user(user_id: int) -> None:
-    """Drop the auth manager's cached copy of a user whose roles changed (Airflow's own tokens).
-
-    That cache is not thread-safe and is read on the event loop, so the entry is dropped there.
-    """
-    import anyio.from_thread
-    from airflow.providers.fab.auth_manager.fab_auth_manager import FabAuthManager
-
-    try:
-        anyio.from_thread.run_sync(FabAuthManager.cache.pop, user_id, None)
-    except RuntimeError:  # not called from an event loop's worker thread
-        FabAuthManager.cache.pop(user_id, None)
 
 
 def _no_store(response: Any) -> Any:
@@ -136,6 +129,7 @@ class JwtHeaderSecurityManager(FabAirflowSecurityManagerOverride):
             )
         # Read before FAB fills in its own defaults, which differ for AUTH_USER_REGISTRATION_ROLE.
         self.jwt_settings = load_settings(config)
+        check_airflow_issuer(self.jwt_settings, conf.get("api_auth", "jwt_issuer", fallback=None))
         verifier = build_verifier(self.jwt_settings)
         super().__init__(appbuilder)
         users = UserStore(
@@ -143,7 +137,7 @@ class JwtHeaderSecurityManager(FabAirflowSecurityManagerOverride):
             appbuilder.session,
             self.jwt_settings.roles,
             ttl=self.jwt_settings.user_cache_ttl,
-            on_change=_forget_airflow_token_user,
+            on_change=forget_cached_user,
         )
         self.jwt_header_auth = HeaderAuthenticator(
             self.jwt_settings.header_name,
@@ -151,6 +145,7 @@ class JwtHeaderSecurityManager(FabAirflowSecurityManagerOverride):
             self.jwt_settings.claims,
             self.jwt_settings.roles,
             users,
+            bearer=self.jwt_settings.bearer,
         )
 
     def create_login_manager(self) -> Any:

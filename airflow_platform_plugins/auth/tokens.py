@@ -61,8 +61,8 @@ class TokenVerifier:
             return self._verify(token, may_fetch)
         except (Rejected, KeyFetchNeeded):
             raise
-        except Exception:  # a token is hostile input: no parser error may escape as a crash
-            raise InvalidToken("malformed token") from None
+        except Exception as exc:  # a token is hostile input: no parser error may escape as a crash
+            raise InvalidToken("malformed token") from exc
 
     def _verify(self, token: str, may_fetch: bool) -> dict[str, Any]:
         import jwt
@@ -105,7 +105,7 @@ class TokenVerifier:
             except jwt.InvalidSignatureError as exc:
                 last = exc  # another key of the set may have signed it
             except jwt.PyJWTError as exc:  # undecodable, or a claim failed (checked after the signature)
-                raise map_jwt_error(exc) from None
+                raise map_jwt_error(exc) from exc
         raise InvalidToken("signature verification failed") from last
 
 
@@ -116,8 +116,8 @@ def _read_header(segment: str) -> tuple[str, str | None]:
     try:
         raw = base64.urlsafe_b64decode(segment.rstrip("=") + "=" * (-len(segment.rstrip("=")) % 4))
         header = json.loads(raw)
-    except (ValueError, binascii.Error, RecursionError):
-        raise InvalidToken("malformed token: header is not base64url JSON") from None
+    except (ValueError, binascii.Error, RecursionError) as exc:
+        raise InvalidToken("malformed token: header is not base64url JSON") from exc
     if not isinstance(header, dict):
         raise InvalidToken("malformed token: header is not a JSON object")
     alg = header.get("alg")

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_platform_plugins.auth import metrics
 from airflow_platform_plugins.auth.errors import Forbidden, Unavailable
 from airflow_platform_plugins.auth.identity import Identity, RolePolicy
 
@@ -110,10 +111,10 @@ class UserStore:
             except OperationalError:
                 session.rollback()  # database locked or a deadlock: back off, then read again
                 time.sleep(0.05 * (attempt + 1))
-            except SQLAlchemyError:
+            except SQLAlchemyError as exc:
                 session.rollback()
                 log.exception("User sync for %r failed", identity.username)
-                raise Unavailable("the user database is unavailable") from None
+                raise Unavailable("the user database is unavailable") from exc
         raise Unavailable("the user database is busy")
 
     def _sync_once(self, session: Any, identity: Identity, granted: frozenset[str]) -> Any:
@@ -125,8 +126,8 @@ class UserStore:
             user = session.scalars(
                 select(User).where(func.lower(User.username) == identity.username.lower())
             ).one_or_none()
-        except MultipleResultsFound:
-            raise Forbidden("several Airflow users have this username") from None
+        except MultipleResultsFound as exc:
+            raise Forbidden("several Airflow users have this username") from exc
         current = frozenset(role.name for role in user.roles) if user is not None else frozenset()
         wanted = self._roles.target_roles(current, granted)
         found = {
@@ -160,6 +161,7 @@ class UserStore:
             user.last_login = now
             session.add(user)
             session.commit()
+            metrics.incr("users_created")
             log.info("Created Airflow user %r with roles %s", user.username, sorted(found))
         else:
             if not user.is_active:
@@ -181,6 +183,7 @@ class UserStore:
                 user.changed_on = now
                 user.last_login = now
                 session.commit()
+                metrics.incr("users_updated")
                 log.info("Updated Airflow user %r: %s", user.username, ", ".join(changed))
                 self._on_change(user.id)
             else:

@@ -7,13 +7,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-CHROMIUM = "/usr/bin/chromium"
+from tests.harness.prerequisites import CHROMIUM, require
+
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 def chromium_path() -> str:
-    path = shutil.which("chromium") or CHROMIUM
-    return path
+    """The distribution's Chromium, installed on first use."""
+    require("chromium")
+    return shutil.which("chromium") or CHROMIUM.path
 
 
 @contextmanager

@@ -1,118 +1,45 @@
 """A real single-node Elasticsearch on 127.0.0.1, from the integ-test zip that Maven Central serves.
 
-- The zip is fetched with ``mvn dependency:get`` and stays cached in the local Maven repository
-  (``~/.m2``); each node unzips it into its own temporary folder, removed when the node stops.
-- The zip bundles no JDK: a Java 21 or newer is found (``ES_JAVA_HOME``, ``JAVA_HOME``, the JDKs under
-  ``/usr/lib/jvm``, ``java`` on ``PATH``) or the fixture fails saying so.
+- The zip and a Java 21 or newer come through :mod:`tests.harness.prerequisites` (fetched with
+  ``mvn dependency:get`` into ``~/.m2`` on first use); each node unzips it into its own temporary
+  folder, removed when the node stops.
 - Elasticsearch refuses to run as root; as root the node runs as ``nobody`` (uid 65534).
 - Security is off (``xpack.security.enabled=false``: the zip's auto-configuration otherwise breaks
   start-up) and the node binds to 127.0.0.1 only, where bootstrap checks only warn.
-
-``python -m tests.harness.elasticsearch`` fetches the zip and checks Java (what ``.ci/run`` calls).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import stat
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from tests.harness.prerequisites import (
+    elasticsearch_coordinates,
+    elasticsearch_version,
+    find_java,
+    maven_artifact_path,
+    require,
+)
 from tests.harness.processes import ManagedProcess, free_port
 
-# Maven Central serves only some 9.x integ-test zips (its metadata lists none): pin one it serves.
-VERSION = os.environ.get("ES_VERSION", "9.5.4")
-GROUP, ARTIFACT = "org.elasticsearch.distribution.integ-test-zip", "elasticsearch"
-MIN_JAVA = 21
+VERSION = elasticsearch_version()
 NOBODY = 65534
-_RELEASE_VERSION_RE = re.compile(r'^JAVA_VERSION="(\d+)', re.MULTILINE)
 
 
-class ElasticsearchUnavailable(RuntimeError):
-    """The distribution or a suitable Java cannot be had; the message says exactly why."""
-
-
-def maven_repository() -> Path:
-    """The local Maven repository (``MAVEN_REPO_LOCAL`` overrides ``~/.m2/repository``)."""
-    return Path(os.environ.get("MAVEN_REPO_LOCAL") or Path.home() / ".m2" / "repository")
-
-
-def fetch_distribution(version: str = VERSION) -> Path:
-    """The integ-test zip in the local Maven repository, fetched from Maven Central if missing."""
-    zip_path = maven_repository() / GROUP.replace(".", "/") / ARTIFACT / version / f"{ARTIFACT}-{version}.zip"
-    if zip_path.exists():
-        return zip_path
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise ElasticsearchUnavailable("mvn is not installed (apt-get install maven)")
-    argv = [
-        mvn,
-        "-B",
-        "-q",
-        "dependency:get",
-        f"-Dartifact={GROUP}:{ARTIFACT}:{version}:zip",
-        "-Dtransitive=false",
-    ]
-    if os.environ.get("MAVEN_REPO_LOCAL"):
-        argv.append(f"-Dmaven.repo.local={maven_repository()}")
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=900)
-    if result.returncode != 0 or not zip_path.exists():
-        errors = [line for line in result.stdout.splitlines() if "[ERROR]" in line][:2]
-        raise ElasticsearchUnavailable(
-            f"Maven Central did not serve {GROUP}:{ARTIFACT}:{version}:zip: "
-            + (" ".join(errors) or result.stderr.strip()[-500:] or f"exit {result.returncode}")
-        )
-    return zip_path
-
-
-def _java_major(home: Path) -> int | None:
-    release = home / "release"
-    if (home / "bin" / "java").exists() and release.exists():
-        match = _RELEASE_VERSION_RE.search(release.read_text(errors="replace"))
-        if match:
-            return int(match[1])
-    return None
-
-
-def _candidate_homes() -> Iterable[Path]:
-    for variable in ("ES_JAVA_HOME", "JAVA_HOME"):
-        if os.environ.get(variable):
-            yield Path(os.environ[variable])
-    jvm = Path("/usr/lib/jvm")
-    if jvm.is_dir():
-        yield from sorted(jvm.iterdir(), reverse=True)
-    java = shutil.which("java")
-    if java:
-        yield Path(os.path.realpath(java)).parent.parent
-
-
-def find_java(minimum: int = MIN_JAVA) -> Path:
-    """The home of the newest installed JDK of at least ``minimum`` (Elasticsearch 9 needs 21)."""
-    found: dict[Path, int] = {}
-    for home in _candidate_homes():
-        major = _java_major(home)
-        if major is not None:
-            found.setdefault(home.resolve(), major)
-    usable = sorted(((major, home) for home, major in found.items() if major >= minimum), reverse=True)
-    if not usable:
-        seen = ", ".join(f"{home} ({major})" for home, major in found.items()) or "none"
-        raise ElasticsearchUnavailable(
-            f"Elasticsearch {VERSION} needs Java {minimum} or newer; found: {seen}. "
-            "Install one (.ci/run does) or set ES_JAVA_HOME."
-        )
-    return usable[0][1]
+def fetch_distribution() -> Path:
+    """The integ-test zip in the local Maven repository, fetched from Maven Central on first use."""
+    require("java21", "elasticsearch")
+    return maven_artifact_path(elasticsearch_coordinates())
 
 
 def _unzip(zip_path: Path, target: Path) -> Path:
@@ -247,24 +174,3 @@ class ElasticsearchNode:
         if process is not None:
             process.stop(signal.SIGTERM, timeout=30)
         shutil.rmtree(self.base, ignore_errors=True)
-
-
-def main() -> int:
-    """Find Java (exit 2 without one), then fetch the distribution (exit 1 if Maven Central refuses)."""
-    try:
-        java = find_java()
-    except ElasticsearchUnavailable as exc:
-        print(f"elasticsearch: {exc}", file=sys.stderr)
-        return 2
-    try:
-        zip_path = fetch_distribution()
-    except ElasticsearchUnavailable as exc:
-        print(f"elasticsearch: {exc}", file=sys.stderr)
-        return 1
-    size = zip_path.stat().st_size
-    print(f"elasticsearch {VERSION}: {zip_path} ({size} bytes); Java {_java_major(java)}: {java}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

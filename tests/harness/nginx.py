@@ -13,7 +13,35 @@ import shutil
 import signal
 from pathlib import Path
 
+from tests.harness.prerequisites import NGINX, require
 from tests.harness.processes import ManagedProcess, free_port, wait_http
+
+LOCATIONS = """\
+        location = /_idp_auth {
+            internal;
+            proxy_pass {idp}/auth;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URI $request_uri;
+        }
+
+        location /idp/ {
+            proxy_pass {idp}/;
+        }
+
+        location / {
+            auth_request /_idp_auth;
+            auth_request_set $idp_token $upstream_http_{token_var};
+            # Replaces whatever the client sent under this name; empty means "not sent".
+            proxy_set_header {header} $idp_token;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header Connection "";
+            proxy_http_version 1.1;
+            proxy_pass http://airflow;
+        }
+"""
 
 CONF = """\
 daemon off;
@@ -36,30 +64,7 @@ http {{
     server {{
         listen 127.0.0.1:{port};
 
-        location = /_idp_auth {{
-            internal;
-            proxy_pass {idp}/auth;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header X-Original-URI $request_uri;
-        }}
-
-        location /idp/ {{
-            proxy_pass {idp}/;
-        }}
-
-        location / {{
-            auth_request /_idp_auth;
-            auth_request_set $idp_token $upstream_http_{token_var};
-            # Replaces whatever the client sent under this name; empty means "not sent".
-            proxy_set_header {header} $idp_token;
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header Connection "";
-            proxy_http_version 1.1;
-            proxy_pass http://airflow;
-        }}
+{locations}
     }}
 }}
 """
@@ -77,19 +82,27 @@ class Nginx:
         header: str = "X-Jwt-Assertion",
         idp_token_header: str = "X-Idp-Token",
         port: int | None = None,
+        locations: str | None = None,
     ) -> None:
-        """``port``: chosen in advance when Airflow must know its public URL before nginx starts."""
+        """``port``: chosen in advance when Airflow must know its public URL before nginx starts;
+        ``locations``: the server's ``location`` blocks instead of the identity provider's set-up."""
         self.home = home
         for sub in ("logs", "tmp"):
             (home / sub).mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        require("nginx")
+        binary = shutil.which("nginx") or NGINX.path
         # pytest's temporary directories are private (0700): workers must run as the same user.
         user = "user root;\n" if os.geteuid() == 0 else ""
         self.conf = home / "nginx.conf"
         self.conf.write_text(
             CONF.format(
+                locations=locations
+                if locations is not None
+                else LOCATIONS.replace("{idp}", idp)
+                .replace("{header}", header)
+                .replace("{token_var}", idp_token_header.lower().replace("-", "_")),
                 user=user,
                 home=home,
                 port=self.port,

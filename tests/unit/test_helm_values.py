@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from airflow_platform_plugins import options
+from airflow_platform_plugins.auth import config_keys
 from airflow_platform_plugins.auth.settings import load_settings
 from tests.harness.helm import merge
 
@@ -72,7 +72,7 @@ def test_sign_on_values_configure_a_valid_security_manager(path: Path) -> None:
     assert values["config"]["core"]["auth_manager"].endswith("fab_auth_manager.FabAuthManager")
     source = values["apiServer"]["apiServerConfig"]
     assert "{{" not in source, "the chart renders apiServerConfig as a template"
-    module, _, cls = options.SECURITY_MANAGER_CLASS.rpartition(".")
+    module, _, cls = config_keys.SECURITY_MANAGER_CLASS.rpartition(".")
     assert f"from {module} import {cls}" in source
     keys = webserver_config_keys(source)
     assert keys["SECURITY_MANAGER_CLASS"] == cls

@@ -7,10 +7,11 @@ triggerer); without a metrics backend they cost nothing. Never raises.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import sys
 from datetime import timedelta
 from typing import Any
+
+from airflow_platform_plugins.compat import airflow_stats
 
 PREFIX = "remote_task_log"
 
@@ -18,7 +19,7 @@ _stats: Any = None
 
 
 def _module() -> Any:
-    """Airflow's stats API: ``airflow.observability.stats`` (3.3) or ``airflow.stats.Stats`` (3.2).
+    """Airflow's stats API (:func:`airflow_platform_plugins.compat.airflow_stats`).
 
     Only in a process that has imported Airflow already (every Airflow component has); importing it
     just for metrics would cost a tool that uses this package on its own ~100 MB.
@@ -28,11 +29,8 @@ def _module() -> Any:
         if "airflow" not in sys.modules:
             return False
         _stats = False
-        with contextlib.suppress(ImportError):
-            _stats = importlib.import_module("airflow.observability.stats")
-        if _stats is False:
-            with contextlib.suppress(ImportError, AttributeError):
-                _stats = importlib.import_module("airflow.stats").Stats
+        with contextlib.suppress(ImportError, AttributeError):
+            _stats = airflow_stats()
     return _stats
 
 

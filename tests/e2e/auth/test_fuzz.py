@@ -33,8 +33,8 @@ def b64(data: bytes) -> bytes:
 class KeepAliveClient:
     """One HTTP/1.1 connection, reopened when the server closes it; header values are raw bytes."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
+    def __init__(self, host: str, port: int, header: str = HEADER) -> None:
+        self.host, self.port, self.header = host, port, header
         self.connection: http.client.HTTPConnection | None = None
         self.reconnects = 0
 
@@ -45,7 +45,7 @@ class KeepAliveClient:
                 self.reconnects += 1
             try:
                 self.connection.putrequest("GET", path, skip_accept_encoding=True)
-                self.connection.putheader(HEADER, value)
+                self.connection.putheader(self.header, value)
                 self.connection.putheader("Accept", accept)
                 self.connection.endheaders()
                 response = self.connection.getresponse()

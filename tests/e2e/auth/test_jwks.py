@@ -89,8 +89,8 @@ def test_jwks_outage_cached_keys_work_until_their_ttl_and_refetches_are_rate_lim
     assert {known for _, known, _ in before_ttl} == {200}, "cached keys must keep working until their TTL"
     assert {unknown for _, _, unknown in before_ttl} == {401}
     assert {known for _, known, _ in after_ttl} == {503}, "expired keys that cannot be refetched"
-    # Hundreds of requests, most of them asking for a key the api-server does not have:
-    assert len(results) * 2 > 100
+    # Many more requests for a key the api-server does not have than fetches of the key set:
+    assert len(results) >= 3 * attempts
     assert 1 <= attempts <= outage / JWKS_REFRESH_INTERVAL + 2
 
     sign_on.idp.jwks_up = True

@@ -221,7 +221,15 @@ def test_a_user_deactivated_in_airflow_is_refused_and_stays_deactivated(steps: d
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ('AUTH_JWT_HEADER_NAME = "Authorization"', "AUTH_JWT_HEADER_NAME cannot be Authorization"),
+        (
+            'AUTH_JWT_HEADER_NAME = "X-Istio-Jwt-Payload"',
+            "AUTH_JWT_HEADER_NAME cannot be X-Istio-Jwt-Payload: an unsigned JWT payload (Istio's "
+            "outputPayloadToHeader)",
+        ),
+        (
+            'AUTH_JWT_HEADER_NAME = "Authorization"',
+            "AUTH_JWT_HMAC_SECRET cannot be used with Authorization",
+        ),
         ('AUTH_JWT_ALGORITHMS = ["none"]', "AUTH_JWT_ALGORITHMS cannot contain 'none'"),
         ("AUTH_TYPE = 4", "AUTH_TYPE must be AUTH_DB"),
     ],

@@ -214,3 +214,52 @@ def test_asks_again_while_airflow_is_starting(authenticator: HeaderAuthenticator
     assert client.get("/", headers={HEADER: token(rsa_key)}).json()["user"] is None
     ready["now"] = True
     assert client.get("/", headers={HEADER: token(rsa_key)}).json()["user"]["username"] == "alice"
+
+
+# -- Authorization: the identity provider's tokens beside Airflow's own ---------------------------
+
+
+async def echo_authorization(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+    state = scope.get("state", {})
+    seen = [v.decode() for n, v in scope.get("headers", ()) if n.lower() == b"authorization"]
+    body = json.dumps({"user": state.get("user"), "authorization": seen}).encode()
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture
+def bearer_client(tmp_path: Path, rsa_key: Key, directory: Directory) -> TestClient:
+    pem = tmp_path / "bearer.pem"
+    pem.write_bytes(rsa_key.pem())
+    auth = HeaderAuthenticator(
+        "Authorization",
+        TokenVerifier(policy(), KeyRing([PemFile(pem)])),
+        ClaimNames(username=("preferred_username",)),
+        RolePolicy({"viewers": ("Viewer",)}),
+        directory,
+        bearer=True,
+    )
+    return TestClient(JwtHeaderMiddleware(echo_authorization, resolve=lambda: auth, trusted_marker=MARKER))
+
+
+def test_an_idp_bearer_token_signs_in_and_is_taken_off_the_request(
+    bearer_client: TestClient, rsa_key: Key
+) -> None:
+    body = bearer_client.get("/api/v2/dags", headers={"Authorization": f"Bearer {token(rsa_key)}"}).json()
+    assert body == {"user": {"username": "alice", "roles": ["Viewer"]}, "authorization": []}
+
+
+def test_airflows_own_bearer_token_is_left_to_airflow(bearer_client: TestClient) -> None:
+    import jwt
+
+    own = jwt.encode({"sub": "1", "iss": "http://airflow", "exp": 2**31}, "s" * 64, algorithm="HS512")
+    body = bearer_client.get("/api/v2/dags", headers={"Authorization": f"Bearer {own}"}).json()
+    assert body == {"user": None, "authorization": [f"Bearer {own}"]}
+
+
+def test_a_bad_idp_bearer_token_is_refused_never_passed_on(bearer_client: TestClient, rsa_key: Key) -> None:
+    expired = token(rsa_key, exp=1)
+    response = bearer_client.get("/api/v2/dags", headers={"Authorization": f"Bearer {expired}"})
+    assert (response.status_code, response.json()) == (401, {"detail": "token expired"})

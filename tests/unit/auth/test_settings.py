@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from airflow_platform_plugins.auth.keys import HmacSecret, PemFile
-from airflow_platform_plugins.auth.settings import build_verifier, load_settings
+from airflow_platform_plugins.auth.settings import build_verifier, check_airflow_issuer, load_settings
+from airflow_platform_plugins.auth.tokens import TokenVerifier
 from airflow_platform_plugins.options import ConfigError
 from tests.unit.auth.conftest import Key
 
@@ -57,11 +58,20 @@ def test_fab_keys_keep_fab_names() -> None:
 
 
 @pytest.mark.parametrize("name", ["Authorization", "authorization", "AUTHORIZATION"])
-def test_authorization_header_is_refused_with_the_reason(name: str) -> None:
-    message = refused(AUTH_JWT_HEADER_NAME=name)
-    assert message.startswith(
-        f"AUTH_JWT_HEADER_NAME cannot be {name}: Airflow 3 reads `Authorization: Bearer`"
+def test_authorization_means_idp_tokens_as_bearer_beside_airflows_own(name: str) -> None:
+    settings = load(AUTH_JWT_HEADER_NAME=name)
+    assert settings.mode == "bearer"
+    assert settings.bearer
+
+
+def test_authorization_refuses_an_hmac_secret() -> None:
+    message = refused(
+        AUTH_JWT_HEADER_NAME="Authorization",
+        AUTH_JWT_JWKS_URL=...,
+        AUTH_JWT_ALGORITHMS=["HS256"],
+        AUTH_JWT_HMAC_SECRET="s" * 32,
     )
+    assert message.startswith("AUTH_JWT_HMAC_SECRET cannot be used with Authorization")
 
 
 @pytest.mark.parametrize(
@@ -75,7 +85,7 @@ def test_authorization_header_is_refused_with_the_reason(name: str) -> None:
         ({"AUTH_JWT_ALGORITHMS": []}, "AUTH_JWT_ALGORITHMS must be a string or a non-empty list"),
         ({"AUTH_JWT_ISSUER": ...}, "AUTH_JWT_ISSUER must be set in webserver_config.py"),
         ({"AUTH_JWT_AUDIENCE": ...}, "AUTH_JWT_AUDIENCE must be set in webserver_config.py"),
-        ({"AUTH_JWT_JWKS_URL": ...}, "JWT-header sign-on needs keys"),
+        ({"AUTH_JWT_JWKS_URL": ..., "AUTH_JWT_ISSUER": "idp"}, "JWT-header sign-on needs keys"),
         ({"AUTH_JWT_JWKS_URL": "file:///etc/keys"}, "AUTH_JWT_JWKS_URL must be an http(s) URL"),
         ({"AUTH_JWT_HMAC_SECRET": "s" * 32}, "AUTH_JWT_HMAC_SECRET is set but AUTH_JWT_ALGORITHMS has no HS"),
         (
@@ -84,7 +94,8 @@ def test_authorization_header_is_refused_with_the_reason(name: str) -> None:
         ),
         (
             {"AUTH_JWT_ALGORITHMS": ["HS256"], "AUTH_JWT_HMAC_SECRET": "s" * 32},
-            "AUTH_JWT_JWKS_URL / AUTH_JWT_PUBLIC_KEY_FILE are set but AUTH_JWT_ALGORITHMS has only HMAC",
+            "AUTH_JWT_JWKS_URL / AUTH_JWT_PUBLIC_KEY_FILE / OIDC discovery give public keys but "
+            "AUTH_JWT_ALGORITHMS has only HMAC",
         ),
         (
             {"AUTH_JWT_JWKS_URL": ..., "AUTH_JWT_ALGORITHMS": ["HS256"], "AUTH_JWT_HMAC_SECRET": "short"},
@@ -115,7 +126,9 @@ def test_each_key_source_is_built(tmp_path: Path, rsa_key: Key) -> None:
         AUTH_JWT_HMAC_SECRET="s" * 32,
         AUTH_JWT_ALGORITHMS=["RS256", "HS256"],
     )
-    kinds = [type(source).__name__ for source in build_verifier(settings).keys.sources]
+    verifier = build_verifier(settings)
+    assert isinstance(verifier, TokenVerifier)
+    kinds = [type(source).__name__ for source in verifier.keys.sources]
     assert kinds == [HmacSecret.__name__, PemFile.__name__, "JwksUrl"]
 
 
@@ -123,3 +136,12 @@ def test_an_unreadable_key_file_is_a_config_error(tmp_path: Path) -> None:
     settings = load(AUTH_JWT_PUBLIC_KEY_FILE=str(tmp_path / "missing.pem"))
     with pytest.raises(ConfigError, match="AUTH_JWT_PUBLIC_KEY_FILE"):
         build_verifier(settings)
+
+
+def test_airflows_own_issuer_must_differ_from_the_idps_in_authorization_mode() -> None:
+    bearer = load(AUTH_JWT_HEADER_NAME="Authorization")
+    check_airflow_issuer(bearer, None)
+    check_airflow_issuer(bearer, "http://airflow.internal")
+    with pytest.raises(ConfigError, match="must differ"):
+        check_airflow_issuer(bearer, "https://idp.example.org/")
+    check_airflow_issuer(load(), "https://idp.example.org/")  # a header of its own: no ambiguity

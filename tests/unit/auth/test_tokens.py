@@ -293,3 +293,13 @@ def _rsa_padding() -> tuple[object, object]:
     from cryptography.hazmat.primitives.asymmetric import padding
 
     return padding.PKCS1v15(), hashes.SHA256()
+
+
+def test_pem_mode_ignores_the_kid_by_decision(tmp_path: Path, rsa_key: Key, rsa_key2: Key) -> None:
+    """docs/decisions.md "PEM keys and kid": a PEM file has no key ids, so a token's ``kid`` selects
+    nothing; the file's keys are the whole trust anchor and a ``kid`` can neither add a key nor make
+    one be fetched. Only a signature by a key in the file verifies, whatever the ``kid`` says."""
+    verifier = pem_verifier(tmp_path, rsa_key)
+    for kid in ("rsa-1", "unknown", "../../etc/passwd", "https://evil.test/key"):
+        assert verifier.verify(sign(rsa_key, kid=kid))["sub"] == "u-1"
+    assert refused(verifier, sign(rsa_key2, kid=rsa_key.kid)) == "signature verification failed"
