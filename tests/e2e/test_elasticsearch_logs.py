@@ -23,6 +23,7 @@ from tests.harness.elasticsearch import ElasticsearchNode
 from tests.harness.faultproxy import FaultProxy
 from tests.harness.processes import free_port
 from tests.harness.shipping import FLAVOURS, FluentShipper, StdoutFollower
+from tests.harness.tasklog import assert_every_line_once_in_order
 
 pytestmark = pytest.mark.airflow
 
@@ -127,10 +128,6 @@ def log_id_of(rel: str) -> str:
     return LOG_ID.render(identity)
 
 
-def numbered(prefix: str, count: int) -> list[str]:
-    return [f"{prefix}-{i:05d} via {'logger' if i % 2 else 'print'}" for i in range(count)]
-
-
 def local_events(path: Path) -> list[str]:
     return [json.loads(line)["event"] for line in path.read_text().splitlines() if line.strip()]
 
@@ -202,7 +199,7 @@ def test_running_and_finished_try_are_read_from_elasticsearch(es_airflow: EsAirf
         entries = airflow.read_log("chatty", run, "talk")
 
         assert state == "running", "the task ended before the test could read its live log"
-        assert seen == numbered("live", len(seen))
+        assert_every_line_once_in_order(seen, "live", len(seen))
         assert_only_elasticsearch_sources(entries)
         assert not list((airflow.home / "api-server-logs").rglob("*.log"))
 
@@ -211,7 +208,7 @@ def test_running_and_finished_try_are_read_from_elasticsearch(es_airflow: EsAirf
         docs, local = settled(es_airflow, rel)
 
     entries = airflow.read_log("chatty", run, "talk")
-    assert [e for e in events(entries) if e.startswith("live-")] == numbered("live", 80)
+    assert_every_line_once_in_order(events(entries), "live", 80)
     assert_only_elasticsearch_sources(entries)
     assert [doc["event"] for doc in docs] == local, "every line of the try, once, in the file's order"
     assert_offsets_in_order(docs)
@@ -312,7 +309,7 @@ def test_direct_mode_loses_and_duplicates_nothing_when_the_cluster_is_down(es_ai
     assert len([e for e in local if e.startswith("Remote task log store unavailable")]) == 1
     assert len([e for e in local if "recovered" in e]) == 1
     entries = airflow.read_log("chatty", run, "talk")
-    assert [e for e in events(entries) if e.startswith("outage-")] == numbered("outage", 30)
+    assert_every_line_once_in_order(events(entries), "outage", 30)
 
 
 def test_the_ui_links_each_try_to_kibana(es_airflow: EsAirflow) -> None:

@@ -19,6 +19,7 @@ from tests.e2e.dags import log_dags
 from tests.harness.airflow import AirflowDeployment, events, log_sources
 from tests.harness.statsd import StatsdListener
 from tests.harness.stores import StoreServer, stored_stream_bytes
+from tests.harness.tasklog import assert_every_line_once_in_order
 
 pytestmark = pytest.mark.airflow
 
@@ -62,24 +63,6 @@ def wait_stored(deployment: AirflowDeployment, store: StoreServer, rel: str, tim
 def _stream_equals(store: StoreServer, rel: str, data: bytes) -> bool:
     streams = stored_stream_bytes(store, log_prefix(store, rel))
     return len(streams) == 1 and next(iter(streams.values())) == data
-
-
-def numbered(prefix: str, count: int) -> list[str]:
-    return [f"{prefix}-{i:05d} via {'logger' if i % 2 else 'print'}" for i in range(count)]
-
-
-def assert_every_line_once_in_order(events: list[str], prefix: str, count: int) -> None:
-    """Each of the ``count`` lines exactly once, each channel (print, logger) in its own order.
-
-    Airflow's supervisor reads ``print`` lines from the task's stdout pipe and logger records from a
-    socket; when both are ready at once it may write a record before the print line logged just
-    before it (seen under load, without this package too). Order between the channels is Airflow's.
-    """
-    got = [e for e in events if e.startswith(f"{prefix}-")]
-    expected = numbered(prefix, count)
-    assert sorted(got) == expected, "lines lost or duplicated"
-    for channel in ("via print", "via logger"):
-        assert [e for e in got if e.endswith(channel)] == [e for e in expected if e.endswith(channel)]
 
 
 def assert_only_store_sources(store: StoreServer, entries: list[dict[str, object]]) -> None:
@@ -150,7 +133,7 @@ def test_running_task_log_is_read_from_store(
 
     assert state == "running", "the task ended before the test could read its live log"
     assert len(seen) >= 12
-    assert seen == numbered("live", len(seen))
+    assert_every_line_once_in_order(seen, "live", len(seen))
     assert_only_store_sources(store_server, entries)
     assert not list((logs_airflow.home / "api-server-logs").rglob("*.log"))
     assert logs_airflow.wait_run("chatty", run) == "success"

@@ -1,4 +1,5 @@
-"""Task log files written the way Airflow's supervisor writes them, a manual clock, and ``wait_for``."""
+"""Task log files written the way Airflow's supervisor writes them, a manual clock, ``wait_for``, and
+the numbered lines the end-to-end tests check."""
 
 from __future__ import annotations
 
@@ -78,3 +79,24 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0, what: str = "c
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what} not met within {timeout} s")
         time.sleep(0.02)
+
+
+def numbered(prefix: str, count: int) -> list[str]:
+    """The lines the test DAGs' ``chatty`` task writes: even ones printed, odd ones logged."""
+    return [f"{prefix}-{i:05d} via {'logger' if i % 2 else 'print'}" for i in range(count)]
+
+
+def assert_every_line_once_in_order(events: list[str], prefix: str, count: int) -> None:
+    """Each of the ``count`` numbered lines exactly once, each channel (print, logger) in its own order.
+
+    Airflow's log reader orders lines by timestamp. The supervisor stamps a ``print`` line when it reads
+    it from the task's stdout pipe, and a logger record when the task made it; under load a print line
+    can therefore sort after the record logged just after it (seen without this package too). The
+    order between the two channels is Airflow's; the store's bytes are checked against the local file
+    where a test needs the exact order.
+    """
+    got = [e for e in events if e.startswith(f"{prefix}-")]
+    expected = numbered(prefix, count)
+    assert sorted(got) == expected, "lines lost or duplicated"
+    for channel in ("via print", "via logger"):
+        assert [e for e in got if e.endswith(channel)] == [e for e in expected if e.endswith(channel)]
