@@ -18,7 +18,7 @@ import pytest
 from airflow_platform_plugins.task_logs.es import template
 from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate, parse_relative_path
 from tests.e2e.dags import log_dags
-from tests.harness.airflow import AirflowDeployment, events, log_sources
+from tests.harness.airflow import AirflowDeployment, display_order, events, log_sources
 from tests.harness.elasticsearch import ElasticsearchNode
 from tests.harness.faultproxy import FaultProxy
 from tests.harness.processes import free_port
@@ -131,6 +131,11 @@ def numbered(prefix: str, count: int) -> list[str]:
     return [f"{prefix}-{i:05d} via {'logger' if i % 2 else 'print'}" for i in range(count)]
 
 
+def shown(path: Path, count: int | None = None) -> list[str]:
+    """The first ``count`` ``live-`` lines of a local log, in the order Airflow shows them."""
+    return display_order([line for line in path.read_text().splitlines() if '"live-' in line][:count])
+
+
 def local_events(path: Path) -> list[str]:
     return [json.loads(line)["event"] for line in path.read_text().splitlines() if line.strip()]
 
@@ -202,7 +207,7 @@ def test_running_and_finished_try_are_read_from_elasticsearch(es_airflow: EsAirf
         entries = airflow.read_log("chatty", run, "talk")
 
         assert state == "running", "the task ended before the test could read its live log"
-        assert seen == numbered("live", len(seen))
+        assert seen == shown(airflow.log_folder / relative_path("chatty", run, "talk"), len(seen))
         assert_only_elasticsearch_sources(entries)
         assert not list((airflow.home / "api-server-logs").rglob("*.log"))
 
@@ -211,7 +216,9 @@ def test_running_and_finished_try_are_read_from_elasticsearch(es_airflow: EsAirf
         docs, local = settled(es_airflow, rel)
 
     entries = airflow.read_log("chatty", run, "talk")
-    assert [e for e in events(entries) if e.startswith("live-")] == numbered("live", 80)
+    read_back = [e for e in events(entries) if e.startswith("live-")]
+    assert read_back == shown(airflow.log_folder / rel)
+    assert sorted(read_back) == numbered("live", 80)
     assert_only_elasticsearch_sources(entries)
     assert [doc["event"] for doc in docs] == local, "every line of the try, once, in the file's order"
     assert_offsets_in_order(docs)
