@@ -18,12 +18,12 @@ import pytest
 from airflow_platform_plugins.task_logs.es import template
 from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate, parse_relative_path
 from tests.e2e.dags import log_dags
-from tests.harness.airflow import AirflowDeployment, events, log_sources
+from tests.harness.airflow import AirflowDeployment, display_order, events, log_sources
 from tests.harness.elasticsearch import ElasticsearchNode
 from tests.harness.faultproxy import FaultProxy
 from tests.harness.processes import free_port
 from tests.harness.shipping import FLAVOURS, FluentShipper, StdoutFollower
-from tests.harness.tasklog import assert_every_line_once_in_order
+from tests.harness.tasklog import assert_every_line_once_in_order, numbered
 
 pytestmark = pytest.mark.airflow
 
@@ -128,6 +128,11 @@ def log_id_of(rel: str) -> str:
     return LOG_ID.render(identity)
 
 
+def shown(path: Path, count: int | None = None) -> list[str]:
+    """The first ``count`` ``live-`` lines of a local log, in the order Airflow shows them."""
+    return display_order([line for line in path.read_text().splitlines() if '"live-' in line][:count])
+
+
 def local_events(path: Path) -> list[str]:
     return [json.loads(line)["event"] for line in path.read_text().splitlines() if line.strip()]
 
@@ -199,7 +204,7 @@ def test_running_and_finished_try_are_read_from_elasticsearch(es_airflow: EsAirf
         entries = airflow.read_log("chatty", run, "talk")
 
         assert state == "running", "the task ended before the test could read its live log"
-        assert_every_line_once_in_order(seen, "live", len(seen))
+        assert seen == shown(airflow.log_folder / relative_path("chatty", run, "talk"), len(seen))
         assert_only_elasticsearch_sources(entries)
         assert not list((airflow.home / "api-server-logs").rglob("*.log"))
 
@@ -208,7 +213,9 @@ def test_running_and_finished_try_are_read_from_elasticsearch(es_airflow: EsAirf
         docs, local = settled(es_airflow, rel)
 
     entries = airflow.read_log("chatty", run, "talk")
-    assert_every_line_once_in_order(events(entries), "live", 80)
+    read_back = [e for e in events(entries) if e.startswith("live-")]
+    assert read_back == shown(airflow.log_folder / rel)
+    assert sorted(read_back) == numbered("live", 80)
     assert_only_elasticsearch_sources(entries)
     assert [doc["event"] for doc in docs] == local, "every line of the try, once, in the file's order"
     assert_offsets_in_order(docs)

@@ -16,10 +16,10 @@ from airflow_platform_plugins.task_logs.objectstore import keys
 from airflow_platform_plugins.task_logs.objectstore.reader import iter_log_text
 from tests.e2e.conftest import FLUSH_INTERVAL
 from tests.e2e.dags import log_dags
-from tests.harness.airflow import AirflowDeployment, events, log_sources
+from tests.harness.airflow import AirflowDeployment, display_order, events, log_sources
 from tests.harness.statsd import StatsdListener
 from tests.harness.stores import StoreServer, stored_stream_bytes
-from tests.harness.tasklog import assert_every_line_once_in_order
+from tests.harness.tasklog import assert_every_line_once_in_order, numbered
 
 pytestmark = pytest.mark.airflow
 
@@ -65,6 +65,11 @@ def _stream_equals(store: StoreServer, rel: str, data: bytes) -> bool:
     return len(streams) == 1 and next(iter(streams.values())) == data
 
 
+def shown(data: bytes, prefix: str, count: int | None = None) -> list[str]:
+    """The first ``count`` ``prefix-`` lines of a local log, in the order Airflow shows them."""
+    return display_order([line for line in data.splitlines() if f'"{prefix}' in line.decode()][:count])
+
+
 def assert_only_store_sources(store: StoreServer, entries: list[dict[str, object]]) -> None:
     sources = log_sources(entries)
     remote = [s for s in sources if s.startswith(f"{store.remote_base.split('://')[0]}://")]
@@ -80,13 +85,15 @@ def test_log_is_read_back_from_store_after_local_folder_is_deleted(
 ) -> None:
     run = logs_airflow.trigger("chatty", conf={"lines": 50, "interval": 0.01, "prefix": "gone"})
     assert logs_airflow.wait_run("chatty", run) == "success"
-    wait_stored(logs_airflow, store_server, relative_path("chatty", run, "talk"))
+    local = wait_stored(logs_airflow, store_server, relative_path("chatty", run, "talk"))
     shutil.rmtree(logs_airflow.log_folder / "dag_id=chatty" / f"run_id={run}")
 
     entries = logs_airflow.read_log("chatty", run, "talk")
 
     assert_only_store_sources(store_server, entries)
-    assert_every_line_once_in_order(events(entries), "gone", 50)
+    read_back = [e for e in events(entries) if e.startswith("gone-")]
+    assert read_back == shown(local, "gone-")
+    assert sorted(read_back) == numbered("gone", 50)
 
 
 def test_shipping_metrics_reach_airflows_statsd(
@@ -133,7 +140,8 @@ def test_running_task_log_is_read_from_store(
 
     assert state == "running", "the task ended before the test could read its live log"
     assert len(seen) >= 12
-    assert_every_line_once_in_order(seen, "live", len(seen))
+    local = (logs_airflow.log_folder / relative_path("chatty", run, "talk")).read_bytes()
+    assert seen == shown(local, "live-", len(seen))
     assert_only_store_sources(store_server, entries)
     assert not list((logs_airflow.home / "api-server-logs").rglob("*.log"))
     assert logs_airflow.wait_run("chatty", run) == "success"

@@ -8,6 +8,7 @@ remote store.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -332,6 +334,23 @@ def _q(value: str) -> str:
 def events(entries: Iterable[Mapping[str, Any]]) -> list[str]:
     """The ``event`` texts of log entries."""
     return [str(entry.get("event", "")) for entry in entries]
+
+
+def display_order(lines: Iterable[bytes | str]) -> list[str]:
+    """The ``event`` texts of JSON log lines in the order Airflow's log view shows them: by timestamp
+    to the millisecond, then line number (``FileTaskHandler``'s merge).
+
+    Not always the order the task emitted them, nor the order the file has them: the task supervisor
+    stamps a ``print()`` line (``task.stdout``) when it reads it and a logger line when the task emitted
+    it, and on a loaded machine it can read either after a later line of the other kind.
+    """
+    rows = [json.loads(line) for line in lines]
+
+    def key(numbered: tuple[int, dict[str, Any]]) -> tuple[int, int]:
+        stamp = datetime.fromisoformat(str(numbered[1]["timestamp"]).replace("Z", "+00:00"))
+        return int(stamp.timestamp() * 1000), numbered[0]
+
+    return [str(row.get("event", "")) for _, row in sorted(enumerate(rows), key=key)]
 
 
 def log_sources(entries: Iterable[Mapping[str, Any]]) -> list[str]:
