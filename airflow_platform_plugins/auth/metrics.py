@@ -6,17 +6,10 @@ metrics backend they cost nothing, and they never raise.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import sys
-from datetime import timedelta
-from typing import Any
-
 from airflow_platform_plugins.auth.errors import Forbidden, InvalidClaims, Rejected, Unavailable
+from airflow_platform_plugins.stats import Metrics
 
 PREFIX = "platform_auth"
-
-_stats: Any = None
 
 # Reason text (the start of it) -> the metric name of a refusal; see errors.py for the reasons.
 _REASONS = (
@@ -33,35 +26,9 @@ _REASONS = (
 )
 
 
-def _module() -> Any:
-    """Airflow's stats API (``airflow.observability.stats`` in 3.3, ``airflow.stats.Stats`` before)."""
-    global _stats
-    if _stats is None:
-        if "airflow" not in sys.modules:
-            return False
-        _stats = False
-        with contextlib.suppress(ImportError):
-            _stats = importlib.import_module("airflow.observability.stats")
-        if _stats is False:
-            with contextlib.suppress(ImportError, AttributeError):
-                _stats = importlib.import_module("airflow.stats").Stats
-    return _stats
-
-
-def incr(name: str, count: int = 1) -> None:
-    """Add ``count`` to the counter ``platform_auth.<name>``."""
-    stats = _module()
-    if stats:
-        with contextlib.suppress(Exception):  # metrics must never break sign-on
-            stats.incr(f"{PREFIX}.{name}", count)
-
-
-def timing(name: str, seconds: float) -> None:
-    """Record ``seconds`` as the timer ``platform_auth.<name>``."""
-    stats = _module()
-    if stats:
-        with contextlib.suppress(Exception):
-            stats.timing(f"{PREFIX}.{name}", timedelta(seconds=seconds))
+METRICS = Metrics(PREFIX)
+incr = METRICS.incr
+timing = METRICS.timing
 
 
 def refusal_reason(exc: Rejected) -> str:

@@ -28,7 +28,7 @@ class Recorder:
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     recorder = Recorder()
-    monkeypatch.setattr(metrics, "_stats", recorder)
+    monkeypatch.setattr(metrics.METRICS, "backend", recorder)
     return recorder
 
 
@@ -76,6 +76,6 @@ def test_a_broken_metrics_backend_never_breaks_sign_on(monkeypatch: pytest.Monke
         def timing(self, *args: Any) -> None:
             raise RuntimeError("statsd is down")
 
-    monkeypatch.setattr(metrics, "_stats", Broken())
+    monkeypatch.setattr(metrics.METRICS, "backend", Broken())
     metrics.incr("admitted")
     metrics.timing("verify_duration", 0.001)
