@@ -146,3 +146,13 @@ def jwks_verifier(
         clock=clock,
     )
     return TokenVerifier(policy(algorithms), KeyRing([source])), source
+
+
+class Seconds(int):
+    """A time claim given as seconds from when the test runs (not from when it was collected)."""
+
+
+def from_now(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with each :class:`Seconds` turned into a timestamp that far from now."""
+    now = int(time.time())
+    return {k: now + v if isinstance(v, Seconds) else v for k, v in values.items()}

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from airflow_platform_plugins.auth.alb import AlbKeys, AlbVerifier, b64decode_segment
 from airflow_platform_plugins.auth.errors import InvalidToken, KeyFetchNeeded, Unavailable
-from tests.unit.auth.conftest import ISSUER, FakeClock, Key, policy
+from tests.unit.auth.conftest import ISSUER, FakeClock, Key, Seconds, from_now, policy
 
 REGION = "eu-west-1"
 ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/airflow/50dc6c495c0c9188"
@@ -182,14 +182,14 @@ def test_an_rsa_key_at_the_url_is_unusable(server: KeyServer, clock: FakeClock, 
 @pytest.mark.parametrize(
     ("claims", "reason"),
     [
-        ({"exp": int(time.time()) - 120}, "token expired"),
+        ({"exp": Seconds(-120)}, "token expired"),
         ({"exp": None}, "missing claim: exp"),
         ({"iss": "https://other.example.org/"}, "wrong issuer"),
-        ({"nbf": int(time.time()) + 600}, "token not yet valid"),
+        ({"nbf": Seconds(600)}, "token not yet valid"),
     ],
 )
 def test_claims_are_checked(verifier: AlbVerifier, ec_key: Key, claims: dict[str, Any], reason: str) -> None:
-    assert refused(verifier, alb_token(ec_key.private, **claims)) == reason
+    assert refused(verifier, alb_token(ec_key.private, **from_now(claims))) == reason
 
 
 def test_unknown_kids_are_fetched_rarely(
