@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.harness.airflow import AirflowDeployment
+from tests.harness.browser import chromium
 from tests.harness.idp import COOKIE, IdentityProvider
 from tests.harness.nginx import Nginx
 from tests.harness.processes import free_port
@@ -185,3 +186,24 @@ def _wait_for_dag(sign_on: SignOn, timeout: float = 120) -> None:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+BROWSER_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium from the distribution, one per test module."""
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (no cookies) and page per test."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(BROWSER_TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

@@ -4,35 +4,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.auth.conftest import DAG_ID, SignOn
-from tests.harness.browser import chromium
 from tests.harness.idp import COOKIE
 
 pytestmark = pytest.mark.airflow
-
-TIMEOUT_MS = 60_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def sign_in(page: Any, sign_on: SignOn, user: str, path: str = f"/dags/{DAG_ID}") -> None:

@@ -37,7 +37,6 @@ from tests.e2e.auth.test_fuzz import (
 )
 from tests.e2e.auth.test_rejected_tokens import CASES
 from tests.harness.airflow import AirflowDeployment
-from tests.harness.browser import chromium
 from tests.harness.envoy import Envoy, jwt_authn
 from tests.harness.idp import IdentityProvider
 from tests.harness.nginx import Nginx
@@ -51,7 +50,6 @@ pytestmark = pytest.mark.airflow
 AIRFLOW_ISSUER = "http://airflow.internal"
 CLIENT_ID = "airflow"
 SERVICE_USER, SERVICE_PASSWORD = "svc-api", secrets.token_urlsafe(12)
-TIMEOUT_MS = 60_000
 
 
 @dataclass
@@ -202,22 +200,6 @@ def _wait_for_dag(proxies: Proxies, timeout: float = 120) -> None:
 
 
 # -- Chromium through oauth2-proxy ----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def sign_in_through(page: Any, front: str, user: str, artifacts: Path, name: str) -> None:
