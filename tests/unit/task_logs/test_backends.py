@@ -9,6 +9,7 @@ import pytest
 from airflow_platform_plugins.options import ConfigError
 from airflow_platform_plugins.task_logs import backends
 from airflow_platform_plugins.task_logs.es.remote_io import ElasticsearchRemoteLogIO
+from airflow_platform_plugins.task_logs.objectstore.azure import AzureBlobRemoteLogIO
 from airflow_platform_plugins.task_logs.objectstore.gcs import GCSRemoteLogIO
 from airflow_platform_plugins.task_logs.objectstore.s3 import S3RemoteLogIO
 from tests.harness.config import DictConf
@@ -31,6 +32,9 @@ def test_remote_logging_off_means_no_backend(tmp_path: Path) -> None:
         ("s3://bucket/logs", S3RemoteLogIO),
         ("s3a://bucket/logs", S3RemoteLogIO),
         ("gs://bucket/logs", GCSRemoteLogIO),
+        ("wasb://path/to/logs", AzureBlobRemoteLogIO),
+        ("wasbs://path/to/logs", AzureBlobRemoteLogIO),
+        ("wasb-airflow-logs", AzureBlobRemoteLogIO),
     ],
 )
 def test_the_scheme_picks_the_object_store(tmp_path: Path, folder: str, kind: type) -> None:
@@ -44,8 +48,13 @@ def test_elasticsearch_is_picked_by_its_host_when_the_folder_is_no_object_store(
 
 
 def test_an_unknown_scheme_names_the_setting_and_the_choices(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"\[logging\] remote_base_log_folder = 'wasb://c/p'.*s3://"):
-        backends.build_remote_task_log(conf(tmp_path, "wasb://c/p", host="http://127.0.0.1:9200"))
+    with pytest.raises(ConfigError, match=r"\[logging\] remote_base_log_folder = 'oss://c/p'.*s3://.*wasb"):
+        backends.build_remote_task_log(conf(tmp_path, "oss://c/p", host="http://127.0.0.1:9200"))
+
+
+def test_a_wasb_folder_is_azure_even_with_an_elasticsearch_host(tmp_path: Path) -> None:
+    backend = backends.build_remote_task_log(conf(tmp_path, "wasb-logs", host="http://127.0.0.1:9200"))
+    assert type(backend) is AzureBlobRemoteLogIO
 
 
 def test_a_missing_client_library_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,6 +64,10 @@ def test_a_missing_client_library_names_the_extra(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(backends, "_installed", lambda module: False)
     with pytest.raises(ConfigError, match=r"pip install 'airflow-platform-plugins\[gcs\]'"):
         backends.build_remote_task_log(conf(tmp_path, "gs://bucket/logs"))
+    with pytest.raises(
+        ConfigError, match=r"'azure.storage.blob'.*pip install 'airflow-platform-plugins\[azure\]'"
+    ):
+        backends.build_remote_task_log(conf(tmp_path, "wasb://logs"))
 
 
 def test_installed_answers_for_a_missing_parent_package() -> None:
