@@ -10,11 +10,15 @@ import pytest
 from tests.harness.airflow import AirflowDeployment
 from tests.harness.processes import free_port
 from tests.harness.statsd import StatsdListener
-from tests.harness.stores import CONN_ID, GCSServer, S3Server, StoreServer
+from tests.harness.stores import CONN_ID, AzureServer, GCSServer, S3Server, StoreServer
 
 DAGS = Path(__file__).parent / "dags"
 FLUSH_INTERVAL = 1.0
-STORE_SERVERS: dict[str, type[S3Server] | type[GCSServer]] = {"s3": S3Server, "gcs": GCSServer}
+STORE_SERVERS: dict[str, type[S3Server] | type[GCSServer] | type[AzureServer]] = {
+    "s3": S3Server,
+    "gcs": GCSServer,
+    "azure": AzureServer,
+}
 
 
 @pytest.fixture(scope="module", params=sorted(STORE_SERVERS))

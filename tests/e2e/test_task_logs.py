@@ -383,6 +383,8 @@ def test_bad_store_configuration_gives_one_clear_error(
     logs_airflow: AirflowDeployment, store_server: StoreServer, settings_name: str, setting: str
 ) -> None:
     overrides = getattr(store_server, settings_name)()
+    if settings_name == "missing_bucket_settings":
+        setting = store_server.missing_bucket_setting  # the container, for Azure
     scheduler_log_before = logs_airflow.processes["scheduler"].log_text()
     logs_airflow.restart_component("scheduler", overrides)
     try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.harness.faultproxy import UploadPayloadCounter
 from tests.harness.prerequisites import npm_binary, require
 from tests.harness.processes import ManagedProcess, free_port, wait_http
 
@@ -58,4 +60,20 @@ class Azurite:
         return BlobServiceClient.from_connection_string(self.connection_string())
 
     def stop(self) -> None:
-        self.process.stop(signal.SIGINT)  # Azurite ignores SIGTERM and exits on SIGINT at once
+        # Azurite ignores SIGTERM; on SIGINT it waits for idle keep-alive connections, so not long.
+        self.process.stop(signal.SIGINT, timeout=2)
+
+
+class BlobUploadCounter(UploadPayloadCounter):
+    """Counts the blob bytes of Put Blob and Put Block requests per blob name (Put Block List carries
+    only block ids and is not counted)."""
+
+    def _finish(self) -> None:
+        assert self._head is not None
+        method, target = ([*self._head.split(b"\r\n", 1)[0].split(b" "), b"", b""])[:2]
+        parts = urlsplit(target.decode())
+        query = parse_qs(parts.query)
+        blocklist = query.get("comp", [""])[0] == "blocklist"
+        if method == b"PUT" and target.startswith(self.upload_path) and not blocklist and self._body:
+            self._add(unquote(parts.path[len(self.upload_path) :]), len(self._body))
+        self._head = None

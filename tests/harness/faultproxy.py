@@ -139,7 +139,7 @@ class FaultProxy:
         self._writers.update((client_writer, upstream_writer))
 
         counter = (
-            UploadPayloadCounter(self.counter.upload_path, self.counter) if self.counter is not None else None
+            type(self.counter)(self.counter.upload_path, self.counter) if self.counter is not None else None
         )
 
         async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count: bool) -> None:

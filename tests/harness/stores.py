@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from tests.harness.azurite import ACCOUNT, ACCOUNT_KEY, Azurite, BlobUploadCounter, connection_string
 from tests.harness.faultproxy import FaultProxy, UploadPayloadCounter
 from tests.harness.gcs import FakeGCSServer
 from tests.harness.moto import MotoServer
@@ -36,6 +37,9 @@ class StoreServer(Protocol):
     def bytes_written(self, prefix: str) -> int: ...
     def outage(self) -> contextlib.AbstractContextManager[None]: ...
     def missing_bucket_settings(self) -> dict[str, str]: ...
+
+    missing_bucket_setting: str
+
     def bad_credentials_settings(self) -> dict[str, str]: ...
     def url(self, key: str) -> str: ...
     def package_store(self) -> Any: ...
@@ -78,6 +82,7 @@ class S3Server(_BehindProxy):
     name = "s3"
     bucket = "airflow-logs"
     prefix = "logs"
+    missing_bucket_setting = "[logging] remote_base_log_folder"
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -163,6 +168,7 @@ class GCSServer(_BehindProxy):
     name = "gcs"
     bucket = "airflow-logs"
     prefix = "logs"
+    missing_bucket_setting = "[logging] remote_base_log_folder"
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -215,6 +221,76 @@ class GCSServer(_BehindProxy):
         from airflow_platform_plugins.task_logs.objectstore.gcs import GCSStore
 
         return GCSStore(self.server.client, self.bucket, self.prefix)
+
+    def stop(self) -> None:
+        self.proxy.close()
+        self.server.stop()
+
+
+class AzureServer(_BehindProxy):
+    """Azurite (blob service) behind a cuttable proxy; the wasb connection, in Airflow's database,
+    holds a connection string for the proxy. Azurite keeps no blob versions, so the proxy counts the
+    bytes of every Put Blob and Put Block instead."""
+
+    name = "azure"
+    container = "airflow-logs"
+    prefix = "logs"
+    remote_base = "wasb://logs"
+    missing_bucket_setting = "[azure_remote_logging] remote_wasb_log_container"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.server = Azurite(workdir)
+        self.uploads = BlobUploadCounter(f"/{ACCOUNT}/{self.container}/".encode())
+        self.proxy = FaultProxy(self.server.port, counter=self.uploads)
+        self.client = self.server.client()
+        self.client.create_container(self.container)
+        self._container = self.client.get_container_client(self.container)
+
+    def settings(self) -> dict[str, str]:
+        return {
+            **settings(self.remote_base),
+            "AIRFLOW__AZURE_REMOTE_LOGGING__REMOTE_WASB_LOG_CONTAINER": self.container,
+        }
+
+    def connection(self) -> dict[str, Any]:
+        return {"conn_type": "wasb", "extra": {"connection_string": connection_string(self.proxy.url)}}
+
+    def objects(self, prefix: str) -> list[tuple[str, int]]:
+        return [(b.name, int(b.size)) for b in self._container.list_blobs(name_starts_with=prefix)]
+
+    def read(self, key: str) -> bytes:
+        return bytes(self._container.download_blob(key).readall())
+
+    def put(self, key: str, data: bytes) -> None:
+        self._container.upload_blob(key, data, overwrite=True)
+
+    def delete_prefix(self, prefix: str) -> None:
+        for name in [b.name for b in self._container.list_blobs(name_starts_with=prefix)]:
+            self._container.delete_blob(name)
+
+    def bytes_written(self, prefix: str) -> int:
+        """Blob bytes of every upload that went through the proxy for ``prefix``."""
+        return self.uploads.bytes_for(prefix)
+
+    def missing_bucket_settings(self) -> dict[str, str]:
+        return {"AIRFLOW__AZURE_REMOTE_LOGGING__REMOTE_WASB_LOG_CONTAINER": "no-such-container"}
+
+    def bad_credentials_settings(self) -> dict[str, str]:
+        """The right account with a wrong key: Azurite checks the Shared Key signature and refuses."""
+        wrong = connection_string(self.proxy.url, key=ACCOUNT_KEY[:-8] + "AAAAAA==")
+        return settings(self.remote_base, {"conn_type": "wasb", "extra": {"connection_string": wrong}})
+
+    def url(self, key: str) -> str:
+        return f"wasb://{self.container}/{key}"
+
+    def package_store(self) -> Any:
+        from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
+        from airflow_platform_plugins.task_logs.objectstore.azure import AzureBlobStore
+        from airflow_platform_plugins.task_logs.objectstore.azure_auth import build_service_client
+
+        fields = ConnectionFields(CONN_ID, extra={"connection_string": self.server.connection_string()})
+        return AzureBlobStore(lambda: build_service_client(fields), self.container, self.prefix)
 
     def stop(self) -> None:
         self.proxy.close()
