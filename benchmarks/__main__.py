@@ -1,6 +1,7 @@
 """Benchmarks, run by ``tox -e bench``: each contender in one run against the same local servers.
 
-Sections: ``s3`` and ``gcs`` (task logs), ``es`` (Elasticsearch), ``footprint``, and ``auth``
+Sections: ``s3``, ``gcs`` and ``azure`` (task logs), ``es`` (Elasticsearch), ``footprint`` (with
+``azure-footprint`` for the Azure extras alone), and ``auth``
 (JWT-header sign-on, see ``benchmarks/auth.py``).
 
 For the object stores, every operation runs in its own fresh interpreter; wall time is measured
@@ -19,14 +20,21 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from benchmarks import gcs_ops, s3_ops
+from benchmarks import azure_ops, gcs_ops, s3_ops
 from benchmarks.auth import auth_section, print_auth_table, verification_cost
 from benchmarks.es_bench import es_section, print_es_table
-from benchmarks.footprint import measure_footprint, print_footprint
+from benchmarks.footprint import (
+    measure_azure_footprint,
+    measure_footprint,
+    print_azure_footprint,
+    print_footprint,
+)
 from benchmarks.logfile import write_log
 from benchmarks.measure import Result, combine, run
 from benchmarks.report import print_table
+from tests.harness.azurite import Azurite
 from tests.harness.gcs import FakeGCSServer
 from tests.harness.moto import MotoServer
 from tests.harness.processes import free_port
@@ -35,6 +43,7 @@ REL = "dag_id=bench/run_id=manual__2026-01-01T00:00:00+00:00/task_id=talk/attemp
 SIZES = {"20M": 20 << 20, "200M": 200 << 20, "1G": 1 << 30}
 S3_CONTENDERS = ("ours", "provider", "boto3")
 GCS_CONTENDERS = ("ours", "provider", "client")
+AZURE_CONTENDERS = ("ours", "provider", "client")
 
 
 def object_section(
@@ -162,6 +171,44 @@ def gcs_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
             state["server"].stop()
 
 
+def azure_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
+    state: dict[str, Azurite] = {}
+
+    def container() -> Any:
+        return state["server"].client().get_container_client(azure_ops.CONTAINER)
+
+    def reset() -> None:  # Azurite keeps everything in memory: start it afresh
+        if "server" in state:
+            state["server"].stop()
+        state["server"] = Azurite(workdir, port=port)
+        state["server"].client().create_container(azure_ops.CONTAINER)
+
+    def delete_prefix(prefix: str) -> None:
+        for name in [b.name for b in container().list_blobs(name_starts_with=f"{prefix}/")]:
+            container().delete_blob(name)
+
+    def stored_bytes(prefix: str) -> int:
+        return sum(int(b.size) for b in container().list_blobs(name_starts_with=f"{prefix}/"))
+
+    port = free_port()
+    env = {"BENCH_AZURE_ENDPOINT": f"http://127.0.0.1:{port}", "AIRFLOW_HOME": str(workdir / "airflow-home")}
+    try:
+        return object_section(
+            workdir,
+            sizes,
+            repeat,
+            module="benchmarks.azure_ops",
+            contenders=AZURE_CONTENDERS,
+            env=env,
+            reset=reset,
+            delete_prefix=delete_prefix,
+            stored_bytes=stored_bytes,
+        )
+    finally:
+        if "server" in state:
+            state["server"].stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="200M,1G", help="comma-separated log sizes: 20M, 200M, 1G")
@@ -169,8 +216,8 @@ def main() -> int:
     parser.add_argument("--workdir", default=None)
     parser.add_argument(
         "--sections",
-        default="s3,gcs,es,footprint,auth",
-        help="comma-separated: s3, gcs, es, footprint, auth",
+        default="s3,gcs,azure,es,footprint,azure-footprint,auth",
+        help="comma-separated: s3, gcs, azure, es, footprint, azure-footprint, auth",
     )
     parser.add_argument(
         "--es-lines", type=int, default=1_000_000, help="lines of the log read from Elasticsearch"
@@ -196,11 +243,18 @@ def main() -> int:
             print_table(
                 f"GCS task logs (fake-gcs-server on 127.0.0.1; {runs})", results, ("provider", "client")
             )
+        if "azure" in args.sections:
+            results = azure_section(workdir, sizes, args.repeat)
+            print_table(
+                f"Azure Blob task logs (Azurite on 127.0.0.1; {runs})", results, ("provider", "client")
+            )
         if "es" in args.sections:
             results = es_section(workdir, args.es_lines, SIZES[args.es_index_size], args.repeat)
             print_es_table(f"Elasticsearch task logs (single node on 127.0.0.1; {runs})", results)
         if "footprint" in args.sections:
             print_footprint(measure_footprint(workdir))
+        if "azure-footprint" in args.sections:
+            print_azure_footprint(measure_azure_footprint(workdir))
         if "auth" in args.sections:
             auth = auth_section(workdir, args.auth_requests, args.auth_rounds, args.auth_clients)
             print_auth_table(auth, args.auth_clients, verification_cost())

@@ -18,6 +18,7 @@ PROVIDERS = (
     "apache-airflow-providers-google==22.8.0",
     "apache-airflow-providers-elasticsearch==6.10.0",
 )
+AZURE_PROVIDER = "apache-airflow-providers-microsoft-azure==15.2.1"
 ROOT = Path(__file__).parents[1]
 
 
@@ -48,13 +49,18 @@ def _measure(python: Path, label: str) -> Footprint:
     return Footprint(label, size / 1e6, dists)
 
 
-def measure_footprint(workdir: Path) -> list[Footprint]:
+def _wheel(workdir: Path) -> Path:
     wheels = workdir / "wheel"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(ROOT)],
-        check=True,
-    )
-    wheel = next(wheels.glob("airflow_platform_plugins-*.whl"))
+    if not list(wheels.glob("airflow_platform_plugins-*.whl")):
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(ROOT)],
+            check=True,
+        )
+    return next(wheels.glob("airflow_platform_plugins-*.whl"))
+
+
+def measure_footprint(workdir: Path) -> list[Footprint]:
+    wheel = _wheel(workdir)
     base = _measure(_venv(workdir / "venv-airflow"), AIRFLOW)
     ours = _measure(_venv(workdir / "venv-ours", f"airflow-platform-plugins[all] @ {wheel.as_uri()}"), "ours")
     providers = _measure(_venv(workdir / "venv-providers", *PROVIDERS), "providers")
@@ -82,3 +88,34 @@ def print_footprint(results: list[Footprint]) -> None:
         f"\n- ours adds {added_ours[0] / added_providers[0]:.2f}x the megabytes and "
         f"{added_ours[1] / max(added_providers[1], 1):.2f}x the distributions of the three providers"
     )
+
+
+def measure_azure_footprint(workdir: Path) -> list[Footprint]:
+    """Airflow alone, then + ``[azure]``, then + ``[azure-identity]`` (one environment, grown step by
+    step), and Airflow + the microsoft-azure provider (another)."""
+    wheel = _wheel(workdir)
+    python = _venv(workdir / "venv-azure-ours")
+    steps = [_measure(python, AIRFLOW)]
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    for extra in ("azure", "azure-identity"):
+        subprocess.run([*pip, f"airflow-platform-plugins[{extra}] @ {wheel.as_uri()}"], check=True)
+        steps.append(_measure(python, f"+ airflow-platform-plugins[{extra}]"))
+    provider = _measure(_venv(workdir / "venv-azure-provider", AZURE_PROVIDER), f"+ {AZURE_PROVIDER}")
+    return [*steps, provider]
+
+
+def print_azure_footprint(results: list[Footprint]) -> None:
+    base, *rest = results
+    print("\n## Azure install footprint on top of", AIRFLOW, "\n")
+    print("| install | site-packages MB | distributions | added MB | added distributions |")
+    print("|---|---|---|---|---|")
+    print(f"| {AIRFLOW} | {base.megabytes:.0f} | {base.distributions} | - | - |")
+    for step in rest:
+        print(
+            f"| {step.label} | {step.megabytes:.0f} | {step.distributions} "
+            f"| {step.megabytes - base.megabytes:.1f} | {step.distributions - base.distributions} |"
+        )
+    provider = rest[-1].megabytes - base.megabytes
+    for step in rest[:-1]:
+        share = (step.megabytes - base.megabytes) / provider
+        print(f"\n- {step.label} adds {share:.3f}x the provider's megabytes")
