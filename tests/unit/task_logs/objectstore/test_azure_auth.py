@@ -32,7 +32,6 @@ def test_service_principal_from_tenant_login_and_password() -> None:
     how, kwargs = client_arguments(fields, "")
     assert how == "account_url"
     assert isinstance(kwargs["credential"], ClientSecretCredential)
-    assert kwargs["credential"]._client_id == "client-id"
 
 
 def test_login_only_means_the_default_chain_with_the_connections_identity_hints() -> None:
