@@ -132,6 +132,7 @@ class FluentShipper:
         container: str = "worker",
         component: str = "worker",
         ship_others: bool = False,
+        other_prefix: str = OTHER_PREFIX,
         drop_task_pod_lines: bool = True,
     ) -> None:
         if flavour not in FLAVOURS:
@@ -141,6 +142,7 @@ class FluentShipper:
         self.index_prefix = index_prefix
         self.parse_json = parse_json
         self.ship_others = ship_others
+        self.other_prefix = other_prefix
         self.drop_task_pod_lines = drop_task_pod_lines
         container_id = hashlib.sha256(pod.encode()).hexdigest()
         self.kubernetes = {
@@ -241,7 +243,7 @@ class FluentShipper:
             if self.is_airflow_line(record):
                 yield self.index_and_id(time, record)
             elif self.ship_others and not (self.drop_task_pod_lines and is_airflow_task_pod(record)):
-                yield self.index_and_id(time, record, OTHER_PREFIX)
+                yield self.index_and_id(time, record, self.other_prefix)
 
     def ship(self, lines: Iterable[bytes], when: datetime | None = None, *, refresh: bool = True) -> int:
         """Index the Airflow lines among ``lines`` with ``_bulk``; the number of documents."""
@@ -266,7 +268,7 @@ class FluentShipper:
         if body:
             self._bulk(body)
         if refresh and count:
-            others = f",{OTHER_PREFIX}-*" if self.ship_others else ""
+            others = f",{self.other_prefix}-*" if self.ship_others else ""
             self.client.indices.refresh(index=f"{self.index_prefix}-*{others}")
         self.indexed += count
         return count
