@@ -17,6 +17,7 @@ import pytest
 
 from airflow_platform_plugins.task_logs.es import template
 from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate, parse_relative_path
+from tests.e2e import secret_leak
 from tests.e2e.dags import log_dags
 from tests.harness.airflow import AirflowDeployment, display_order, events, log_sources
 from tests.harness.elasticsearch import ElasticsearchNode
@@ -84,7 +85,7 @@ def es_airflow(
     closed_port = str(free_port())
     deployment = AirflowDeployment(
         home,
-        dags=[DAGS / "log_dags.py", DAGS / "es_dags.py"],
+        dags=[DAGS / "log_dags.py", DAGS / "es_dags.py", DAGS / "secret_dags.py"],
         settings={
             "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
             "AIRFLOW__ELASTICSEARCH__HOST": proxy.url,
@@ -334,3 +335,32 @@ def test_the_ui_links_each_try_to_kibana(es_airflow: EsAirflow) -> None:
     config = airflow.client.get("/ui/config").json()
     assert config["show_external_log_redirect"] is True
     assert config["external_log_name"] == "Elasticsearch"
+
+
+def test_no_secret_reaches_any_index_through_the_shipped_values(es_airflow: EsAirflow) -> None:
+    """A task prints, logs and raises a connection password, a ``mask_secret`` value and a sensitive
+    Variable. Airflow echoes them unmasked on the worker's stdout (docs/security.md); the shipped
+    values drop those lines, so after the whole stdout went through the shipping harness no index holds
+    a secret, and the try's own log is there, masked."""
+    airflow = es_airflow.deployment
+
+    def rel(run_id: str) -> str:
+        return relative_path(secret_leak.DAG_ID, run_id, secret_leak.TASK_ID)
+
+    report = secret_leak.run_secret_task(
+        airflow,
+        es_airflow.client,
+        es_airflow.node.request,
+        lambda run_id: log_id_of(rel(run_id)),
+        lambda run_id: airflow.log_folder / rel(run_id),
+        prefix="secrets",
+    )
+    try:
+        assert report.indexed == {}, "secrets in the store"
+        assert report.echoed == report.secrets, "Airflow's echo changed: update docs/security.md"
+        for flavour, events in report.task_events.items():
+            assert report.unfiltered[flavour] == sorted(report.secrets), "the drop is what keeps them out"
+            assert any(e.startswith("print: ***") for e in events), (flavour, events)
+            assert any(e.startswith("logged: ***") for e in events), (flavour, events)
+    finally:
+        es_airflow.node.delete_indices("secrets-*")

@@ -12,7 +12,10 @@ files contain them.
    (Fluentd also adds ``docker.container_id``).
 4. Parse the line as JSON: its fields join the record and ``log`` is removed. A line that is not JSON
    keeps its ``log``.
-5. Only Airflow's lines, those with a ``log_id``, go to the task log indices; others go on as before.
+5. Only Airflow's lines, those with a ``log_id``, go to the task log indices. Every other line of the
+   Airflow pods that run task code (labels ``tier=airflow``, ``component`` in
+   :data:`TASK_COMPONENTS`) is dropped: Airflow echoes task output there unmasked. Other lines go on
+   to the chart's default output (:data:`OTHER_PREFIX` indices) when ``ship_others`` is set.
 6. Daily indices ``airflow-logs-YYYY.MM.DD`` (UTC; Fluent Bit dates by the record's time, Fluentd by
    the line's ``@timestamp``) and ``_id``\\ s that a resent record gets again.
 """
@@ -30,7 +33,10 @@ from typing import Any
 FLUENT_BIT = "fluent-bit"
 FLUENTD = "fluentd"
 FLAVOURS = (FLUENT_BIT, FLUENTD)
+ENGINES = ("elasticsearch", "opensearch")
 INDEX_PREFIX = "airflow-logs"
+OTHER_PREFIX = "logstash"  # the outputs' default Logstash_Prefix / logstash_prefix
+TASK_COMPONENTS = ("worker", "scheduler", "triggerer", "dag-processor")
 
 # step -> flavour -> configuration lines it stands for (in the chart's defaults or in helm-values/)
 STEPS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -56,6 +62,20 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
         FLUENT_BIT: ("Name rewrite_tag", "Rule $log_id ^.+$ airflow.$TAG false", "Match airflow.*"),
         FLUENTD: ("@type copy", "@label @AIRFLOW", "key log_id", "pattern /.+/", 'pattern /"log_id":/'),
     },
+    "drop the rest of the Airflow task pods' lines": {
+        FLUENT_BIT: (
+            "Name grep",
+            "Logical_Op And",
+            "Exclude $kubernetes['labels']['tier'] ^airflow$",
+            f"Exclude $kubernetes['labels']['component'] ^({'|'.join(TASK_COMPONENTS)})$",
+        ),
+        FLUENTD: (
+            "key $.kubernetes.labels.tier",
+            "pattern /^airflow$/",
+            "key $.kubernetes.labels.component",
+            f"pattern /^({'|'.join(TASK_COMPONENTS)})$/",
+        ),
+    },
     "daily indices and stable ids": {
         FLUENT_BIT: (
             "Logstash_Format On",
@@ -67,13 +87,29 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
         FLUENTD: (
             "logstash_format true",
             f"logstash_prefix {INDEX_PREFIX}",
-            "@type elasticsearch_genid",
+            "@type {engine}_genid",
             "record_keys log_id,offset",
             "id_key _hash",
             "suppress_type_name true",
         ),
     },
 }
+
+
+# fluent-plugin-opensearch has no mapping types to suppress
+ELASTICSEARCH_ONLY = {"suppress_type_name true"}
+
+
+def config_lines(flavour: str, engine: str) -> list[str]:
+    """The configuration lines :data:`STEPS` stands for, in ``flavour``'s values for ``engine``."""
+    lines = [line.format(engine=engine) for step in STEPS.values() for line in step[flavour]]
+    return [line for line in lines if engine == "elasticsearch" or line not in ELASTICSEARCH_ONLY]
+
+
+def is_airflow_task_pod(record: dict[str, Any]) -> bool:
+    """Whether the record comes from an Airflow pod that runs task code (the chart's labels)."""
+    labels = record.get("kubernetes", {}).get("labels", {})
+    return labels.get("tier") == "airflow" and labels.get("component") in TASK_COMPONENTS
 
 
 def rfc3339(when: datetime) -> str:
@@ -94,6 +130,10 @@ class FluentShipper:
         namespace: str = "airflow",
         node: str = "node-a",
         container: str = "worker",
+        component: str = "worker",
+        ship_others: bool = False,
+        other_prefix: str = OTHER_PREFIX,
+        drop_task_pod_lines: bool = True,
     ) -> None:
         if flavour not in FLAVOURS:
             raise ValueError(flavour)
@@ -101,6 +141,9 @@ class FluentShipper:
         self.flavour = flavour
         self.index_prefix = index_prefix
         self.parse_json = parse_json
+        self.ship_others = ship_others
+        self.other_prefix = other_prefix
+        self.drop_task_pod_lines = drop_task_pod_lines
         container_id = hashlib.sha256(pod.encode()).hexdigest()
         self.kubernetes = {
             "pod_name": pod,
@@ -109,7 +152,7 @@ class FluentShipper:
             "host": node,
             "container_name": container,
             "container_image": "registry.example.com/airflow-platform:3.3.2",
-            "labels": {"component": "worker", "release": "airflow"},
+            "labels": {"tier": "airflow", "component": component, "release": "airflow"},
         }
         if flavour == FLUENT_BIT:
             self.kubernetes |= {"docker_id": container_id, "container_hash": "sha256:" + container_id}
@@ -157,7 +200,9 @@ class FluentShipper:
             return bool(record.get("log_id"))
         return '"log_id"' in record.get("log", "")
 
-    def index_and_id(self, time: str, record: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    def index_and_id(
+        self, time: str, record: dict[str, Any], prefix: str | None = None
+    ) -> tuple[str, str, dict[str, Any]]:
         """Step 6."""
         if self.flavour == FLUENT_BIT:
             when = time
@@ -171,30 +216,48 @@ class FluentShipper:
             seed = f"{record['log_id']}_{record['offset']}"  # elasticsearch_genid, record_keys log_id,offset
         else:  # Fluent Bit's Generate_ID (and a config without the parse step): a hash of the record
             seed = json.dumps(record, sort_keys=True, ensure_ascii=False)
-        return f"{self.index_prefix}-{day:%Y.%m.%d}", hashlib.sha1(seed.encode()).hexdigest(), record  # noqa: S324
+        return (
+            f"{prefix or self.index_prefix}-{day:%Y.%m.%d}",
+            hashlib.sha1(seed.encode()).hexdigest(),  # noqa: S324 - an id, not security
+            record,
+        )
 
     # -- shipping ----------------------------------------------------------------------------------
 
     def documents(
         self, lines: Iterable[bytes], when: datetime | None = None
     ) -> Iterator[tuple[str, str, dict[str, Any]]]:
-        """``(index, _id, document)`` for each Airflow line among ``lines``."""
-        for line in lines:
+        """``(index, _id, document)`` for each Airflow line among ``lines`` (and each other line the
+        configuration ships, with ``ship_others``)."""
+        return self.container_documents(
+            self.container_line(line, when or datetime.now(timezone.utc)) for line in lines if line.strip()
+        )
+
+    def container_documents(self, raw: Iterable[bytes]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """:meth:`documents` of the container runtime's records (step 1 done already)."""
+        for line in raw:
             if not line.strip():
                 continue
-            time, record = self.parse_container_line(
-                self.container_line(line, when or datetime.now(timezone.utc))
-            )
+            time, record = self.parse_container_line(line)
             record = self.parse_line(self.add_metadata(record))
             if self.is_airflow_line(record):
                 yield self.index_and_id(time, record)
+            elif self.ship_others and not (self.drop_task_pod_lines and is_airflow_task_pod(record)):
+                yield self.index_and_id(time, record, self.other_prefix)
 
     def ship(self, lines: Iterable[bytes], when: datetime | None = None, *, refresh: bool = True) -> int:
         """Index the Airflow lines among ``lines`` with ``_bulk``; the number of documents."""
+        return self._index(self.documents(lines, when), refresh)
+
+    def ship_container_lines(self, raw: Iterable[bytes], *, refresh: bool = True) -> int:
+        """:meth:`ship` for lines of a container log file (the runtime's records)."""
+        return self._index(self.container_documents(raw), refresh)
+
+    def _index(self, documents: Iterable[tuple[str, str, dict[str, Any]]], refresh: bool) -> int:
         count = 0
         body: list[bytes] = []
         size = 0
-        for index, doc_id, doc in self.documents(lines, when):
+        for index, doc_id, doc in documents:
             action = json.dumps({"index": {"_index": index, "_id": doc_id}}).encode()
             body += [action, json.dumps(doc, ensure_ascii=False).encode()]
             size += len(body[-1])
@@ -205,7 +268,8 @@ class FluentShipper:
         if body:
             self._bulk(body)
         if refresh and count:
-            self.client.indices.refresh(index=f"{self.index_prefix}-*")
+            others = f",{self.other_prefix}-*" if self.ship_others else ""
+            self.client.indices.refresh(index=f"{self.index_prefix}-*{others}")
         self.indexed += count
         return count
 
