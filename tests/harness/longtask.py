@@ -27,16 +27,18 @@ from tests.harness.tasklog import ManualClock, TaskLog
 
 LINES_PER_SECOND = 10
 FLUSH_INTERVAL = 3.0
-INTERVAL_BYTES = int(LINES_PER_SECOND * FLUSH_INTERVAL) * 126
-"""Bytes one flush interval adds to the local log (every :func:`chatty_line` is 125 bytes long)."""
 
 
 def chatty_line(n: int) -> bytes:
-    """One ~125-byte JSON line, like a chatty task's."""
+    """One 118-byte JSON line, like a chatty task's (all of them are as long)."""
     return (
         b'{"timestamp":"2024-01-01T%02d:%02d:%02d.%06dZ","level":"info","event":"processed record %09d",'
         b'"logger":"task.chatty"}' % (n // 36000 % 24, n // 600 % 60, n // 10 % 60, n % 10 * 100000, n)
     )
+
+
+INTERVAL_BYTES = int(LINES_PER_SECOND * FLUSH_INTERVAL) * (len(chatty_line(0)) + 1)
+"""Bytes one flush interval adds to the local log."""
 
 
 class CountingStore:
