@@ -1,8 +1,8 @@
 """Benchmarks, run by ``tox -e bench``: each contender in one run against the same local servers.
 
 Sections: ``s3``, ``gcs`` and ``azure`` (task logs), ``es`` (Elasticsearch), ``footprint`` (with
-``azure-footprint`` for the Azure extras alone), and ``auth``
-(JWT-header sign-on, see ``benchmarks/auth.py``).
+``azure-footprint`` for the Azure extras alone), and ``auth`` (JWT-header sign-on, see
+``benchmarks/auth.py``); ``longtask`` (day-long chatty logs, only when named).
 
 For the object stores, every operation runs in its own fresh interpreter; wall time is measured
 inside it around the operation only, peak RSS is the process's own high-water mark as the kernel
@@ -255,6 +255,10 @@ def main() -> int:
             print_footprint(measure_footprint(workdir))
         if "azure-footprint" in args.sections:
             print_azure_footprint(measure_azure_footprint(workdir))
+        if "longtask" in args.sections:
+            from benchmarks.longtask import run_longtask
+
+            run_longtask(workdir, args.repeat)
         if "auth" in args.sections:
             auth = auth_section(workdir, args.auth_requests, args.auth_rounds, args.auth_clients)
             print_auth_table(auth, args.auth_clients, verification_cost())

@@ -25,6 +25,8 @@ class UploadPayloadCounter:
         self.upload_path = upload_path
         self.by_name: dict[str, int] = parent.by_name if parent is not None else {}
         self.uploads: list[tuple[str, int]] = parent.uploads if parent is not None else []
+        self.requests: list[bytes] = parent.requests if parent is not None else []
+        """``METHOD path`` of every request that passed through."""
         self._buffer = b""
         self._head: bytes | None = None
         self._body = bytearray()
@@ -68,6 +70,7 @@ class UploadPayloadCounter:
     def _finish(self) -> None:
         assert self._head is not None
         method, path = ([*self._head.split(b"\r\n", 1)[0].split(b" "), b"", b""])[:2]
+        self.requests.append(method + b" " + path)
         if method in (b"POST", b"PUT") and path.startswith(self.upload_path) and self._body:
             content_type = self._header(b"content-type") or b""
             if content_type.startswith(b"multipart/related") and b"boundary=" in content_type:

@@ -320,7 +320,9 @@ def service_account_key() -> dict[str, str]:
 def stored_stream_bytes(store: StoreServer, log_prefix: str) -> dict[str, bytes]:
     """The bytes of each chunk stream under ``log_prefix``, read independently of the package's reader.
 
-    Asserts that each stream's chunks are contiguous from byte 0 without overlaps (no byte stored twice).
+    Asserts that each stream's objects cover it from byte 0 without a gap. Where a covering object
+    (a merge of consecutive chunks) and its sources are both stored, the covering object is read;
+    otherwise no byte may be stored twice.
     """
     streams: dict[str, list[tuple[int, int, str]]] = {}
     for key, size in store.objects(log_prefix + "/"):
@@ -331,10 +333,14 @@ def stored_stream_bytes(store: StoreServer, log_prefix: str) -> dict[str, bytes]
         streams.setdefault(key[: match.start()] + "/" + match[1], []).append((start, end, key))
     out = {}
     for name, chunks in streams.items():
-        chunks.sort()
         position, data = 0, bytearray()
-        for start, end, key in chunks:
-            assert start == position, f"{name}: chunk at {start}, expected {position} (gap or overlap)"
+        while True:
+            here = [c for c in chunks if c[0] <= position < c[1]]
+            if not here:
+                assert all(c[1] <= position for c in chunks), f"{name}: gap at {position}"
+                break
+            start, end, key = max(here, key=lambda c: c[1])
+            assert start == position, f"{name}: object {key} overlaps part of another"
             data += store.read(key)
             position = end
         out[name] = bytes(data)

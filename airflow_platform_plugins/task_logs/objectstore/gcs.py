@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -220,6 +220,31 @@ class GCSStore:
             raise translate_error(exc) from exc
         if received != length:
             raise RemoteLogError(f"{self.url(key)}: got {received} of {length} bytes from offset {start}")
+
+    def delete(self, key: str) -> None:
+        """Delete ``key``; one that does not exist is not an error."""
+        from google.api_core.exceptions import NotFound
+
+        try:
+            self._bucket().blob(key).delete(timeout=_TIMEOUT, retry=None)
+        except NotFound:
+            return
+        except Exception as exc:
+            raise translate_error(exc) from exc
+
+    def compose(self, key: str, sources: Sequence[str]) -> None:
+        """Compose ``sources`` into ``key`` on the server, only if ``key`` does not exist."""
+        from google.api_core.exceptions import PreconditionFailed
+
+        bucket = self._bucket()
+        try:
+            bucket.blob(key).compose(
+                [bucket.blob(s) for s in sources], if_generation_match=0, timeout=_TIMEOUT, retry=None
+            )
+        except PreconditionFailed:
+            return  # composed before: same name, same byte range, same bytes
+        except Exception as exc:
+            raise translate_error(exc) from exc
 
     def _open_range(self, key: str, start: int, length: int) -> Any:
         """A streaming response for ``[start, start + length)``, retried briefly while it opens."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import Any, BinaryIO, Protocol
 
+from airflow_platform_plugins.task_logs.common._structlog import logger_file
 from airflow_platform_plugins.task_logs.objectstore import keys
 from airflow_platform_plugins.task_logs.objectstore.stitching import Chunk, contiguous_end
 from airflow_platform_plugins.task_logs.objectstore.store import ObjectStore
@@ -34,3 +35,29 @@ def line_end(f: BinaryIO, start: int, size: int) -> int:
             return block_start + newline + 1
         pos = block_start
     return start
+
+
+class _Written(Protocol):
+    logger: Any
+    limit: int | None
+    limit_exact: bool
+    final: bool
+
+
+def writer_end(tracked: _Written) -> tuple[int | None, bool]:
+    """(end of this process's writes to the file, whether its writer has closed it).
+
+    The end is ``None`` (ship to the end of the file) when it is not known exactly: the file was
+    not written through a logger of this process, or it was closed before the final upload saw
+    the writer's position. Airflow uploads before it closes the file, so it is exact there.
+    """
+    file = logger_file(tracked.logger)
+    if file is None:
+        return None, False
+    try:
+        tracked.limit = int(file.tell())
+    except (ValueError, OSError):  # closed by the supervisor
+        return (tracked.limit if tracked.limit_exact else None), True
+    if tracked.final:
+        tracked.limit_exact = True  # seen during the final upload: nothing more comes from this writer
+    return tracked.limit, False

@@ -156,6 +156,10 @@ class S3Store:
         finally:
             body.close()
 
+    def delete(self, key: str) -> None:
+        """DeleteObject (S3 answers success for a key that does not exist)."""
+        self._call(self.client.delete_object, Bucket=self.bucket, Key=key)
+
     @staticmethod
     def _call(method: Any, **kwargs: Any) -> Any:
         try:

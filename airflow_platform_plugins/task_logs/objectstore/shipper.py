@@ -22,13 +22,13 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, BinaryIO
 
 from airflow_platform_plugins.task_logs.common import metrics
-from airflow_platform_plugins.task_logs.common._structlog import logger_file
 from airflow_platform_plugins.task_logs.common.follower import Clock, FileFollower, Followed
 from airflow_platform_plugins.task_logs.common.policy import ShippingPolicy
 from airflow_platform_plugins.task_logs.common.retry import RetryState
 from airflow_platform_plugins.task_logs.objectstore import keys
 from airflow_platform_plugins.task_logs.objectstore.journal import PendingJournal
-from airflow_platform_plugins.task_logs.objectstore.resume import HEAD_MAX, line_end, stored_end
+from airflow_platform_plugins.task_logs.objectstore.merger import Merger, MergeState
+from airflow_platform_plugins.task_logs.objectstore.resume import HEAD_MAX, line_end, stored_end, writer_end
 from airflow_platform_plugins.task_logs.objectstore.store import FileRange, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class _Tracked(Followed):
         "key",
         "limit",
         "limit_exact",
+        "merges",
         "retry",
         "shipped",
         "stream",
@@ -64,6 +65,7 @@ class _Tracked(Followed):
         self.dirty_since: float | None = now
         self.retry = RetryState()
         self.final = False
+        self.merges = MergeState()
 
 
 class Shipper:
@@ -81,6 +83,7 @@ class Shipper:
         host: str | None = None,
         clock: Clock | None = None,
         background: bool = True,
+        merger: Merger | None = None,
     ) -> None:
         self._store = store
         self._prefix = prefix
@@ -88,6 +91,7 @@ class Shipper:
         self._delete_local_copy = delete_local_copy
         self._host = host or socket.gethostname()
         self._latency = 0.05
+        self._merger = merger or Merger()
         self.follower: FileFollower[_Tracked] = FileFollower(
             base_log_folder=base_log_folder,
             excluded_dirs=excluded_dirs,
@@ -237,6 +241,8 @@ class Shipper:
             if tracked.retry.succeeded(logger=tracked.logger, where=where):
                 complete = self._ship(tracked)  # the report line is part of the log too
                 self._retry_others_now()
+            if complete and tracked.final:
+                self._settle(tracked, final=True)
         except Exception as error:  # a bug must not stop shipping of other logs, nor the task
             metrics.incr("ship_failures")
             tracked.retry.failed(
@@ -273,7 +279,7 @@ class Shipper:
         (the next reschedule poke on another LocalExecutor worker), those bytes are that process's to ship.
         """
         tracked.dirty_since = None
-        own_end, writer_closed = self._own_end(tracked)
+        own_end, writer_closed = writer_end(tracked)
         try:
             f = open(tracked.path, "rb")  # noqa: SIM115
         except FileNotFoundError:
@@ -297,28 +303,10 @@ class Shipper:
             if end <= tracked.shipped:
                 return False
         self._put_range(store, tracked, tracked.shipped, end)
+        self._settle(tracked, final=False)
         if writer_closed and end == cap:
             self.follower.forget(tracked)
         return end == cap
-
-    @staticmethod
-    def _own_end(tracked: _Tracked) -> tuple[int | None, bool]:
-        """(end of this process's writes to the file, whether its writer has closed it).
-
-        The end is ``None`` (ship to the end of the file) when it is not known exactly: the file was
-        not written through a logger of this process, or it was closed before the final upload saw
-        the writer's position. Airflow uploads before it closes the file, so it is exact there.
-        """
-        file = logger_file(tracked.logger)
-        if file is None:
-            return None, False
-        try:
-            tracked.limit = int(file.tell())
-        except (ValueError, OSError):  # closed by the supervisor
-            return (tracked.limit if tracked.limit_exact else None), True
-        if tracked.final:
-            tracked.limit_exact = True  # seen during the final upload: nothing more comes from this writer
-        return tracked.limit, False
 
     def _identify(self, store: ObjectStore, tracked: _Tracked, f: BinaryIO, size: int) -> bool:
         """Name the stream after the file's first line; resume after what the store already holds."""
@@ -340,6 +328,7 @@ class Shipper:
             # List first: if listing fails, nothing about the stream has changed yet.
             tracked.shipped = stored_end(store, tracked.key, stream)
             tracked.stream = stream
+            tracked.merges.restart()
         tracked.head_len = len(head)
         tracked.head_digest = hashlib.sha256(head).digest()
         return True
@@ -363,6 +352,7 @@ class Shipper:
 
         if len(bounds) == 1:
             put(bounds[0])
+            tracked.merges.stored(start, end, full=end - start >= step)
             tracked.shipped = end
             return
         futures: list[Future[None]] = [self._executor(store.upload_slots).submit(put, b) for b in bounds]
@@ -371,7 +361,14 @@ class Shipper:
             error = future.exception()
             if error is not None:
                 raise error
+            tracked.merges.stored(*bound, full=bound[1] - bound[0] >= step)
             tracked.shipped = bound[1]
+
+    def _settle(self, tracked: _Tracked, *, final: bool) -> None:
+        """Merge this process's small chunks of the stream into covering objects (see :mod:`.merger`)."""
+        if tracked.stream is not None:
+            where = (tracked.key, tracked.stream, tracked.path)
+            self._merger.settle(self._store(), tracked.merges, where, now=self.follower.now(), final=final)
 
     def _executor(self, store_slots: int) -> ThreadPoolExecutor:
         with self._pool_lock:

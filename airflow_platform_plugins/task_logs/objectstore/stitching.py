@@ -37,17 +37,29 @@ class Gap:
 
 
 def plan(chunks: Iterable[Chunk]) -> list[Piece | Gap]:
-    """Return pieces that read the stream from byte 0 to its last stored byte, each byte once."""
+    """Return pieces that read the stream from byte 0 to its last stored byte, each byte once.
+
+    At each position the chunk reaching furthest is read, so a covering object that a merge wrote
+    wins over the chunks it replaces (they may remain for a while, or after a crash mid-merge), and a
+    stream reads in as few pieces as its objects allow.
+    """
+    ordered = sorted(chunks, key=lambda c: (c.start, -c.end, c.key))
     steps: list[Piece | Gap] = []
     pos = 0
-    for chunk in sorted(chunks, key=lambda c: (c.start, -c.end)):
-        if chunk.end <= pos:
+    i = 0
+    while i < len(ordered):
+        best: Chunk | None = None
+        while i < len(ordered) and ordered[i].start <= pos:
+            if ordered[i].end > pos and (best is None or ordered[i].end > best.end):
+                best = ordered[i]
+            i += 1
+        if best is None:
+            if i < len(ordered):
+                steps.append(Gap(pos, ordered[i].start))
+                pos = ordered[i].start
             continue
-        if chunk.start > pos:
-            steps.append(Gap(pos, chunk.start))
-            pos = chunk.start
-        steps.append(Piece(chunk.key, pos - chunk.start, chunk.end - pos))
-        pos = chunk.end
+        steps.append(Piece(best.key, pos - best.start, best.end - pos))
+        pos = best.end
     return steps
 
 

@@ -1,13 +1,17 @@
 """What the shipping core needs from an object store.
 
 Backends (S3, GCS) implement :class:`ObjectStore` in a thin adapter; everything else is shared.
+
+Merging chunks into covering objects (:mod:`.merger`) needs ``delete``. A store that can build an
+object from others on the server also has the optional ``compose`` (see :class:`ComposingStore`);
+without it, covering objects are uploaded from the local file.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -114,4 +118,20 @@ class ObjectStore(Protocol):
 
     def iter_bytes(self, key: str, start: int, length: int) -> Iterator[bytes]:
         """Stream ``length`` bytes of ``key`` from byte ``start``, in blocks of at most 1 MiB."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Delete ``key``; a key that does not exist is not an error."""
+        ...
+
+
+class ComposingStore(ObjectStore, Protocol):
+    """A store that concatenates objects on the server (optional capability, found by ``getattr``)."""
+
+    def compose(self, key: str, sources: Sequence[str]) -> None:
+        """Create ``key`` as the concatenation of ``sources``.
+
+        At most 32 sources and 1,024 uploaded parts in all; an existing ``key`` already holds the
+        same bytes and is kept.
+        """
         ...

@@ -15,6 +15,9 @@ class MemoryStore:
         self.upload_slots = 8
         self.objects: dict[str, bytes] = {}
         self.puts: list[str] = []
+        self.deletes: list[str] = []
+        self.gets = 0
+        self.most_objects = 0
         self.bytes_put = 0
         self.failure: RemoteLogError | None = None
         self.calls = 0
@@ -36,6 +39,7 @@ class MemoryStore:
             self.puts.append(key)
             self.bytes_put += len(data)
             self.objects.setdefault(key, data)
+            self.most_objects = max(self.most_objects, len(self.objects))
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         self._check()
@@ -45,9 +49,32 @@ class MemoryStore:
 
     def get(self, key: str, start: int, length: int) -> bytes:
         self._check()
+        self.gets += 1
         return self.objects[key][start : start + length]
 
     def iter_bytes(self, key: str, start: int, length: int) -> Iterator[bytes]:
         data = self.get(key, start, length)
         for i in range(0, len(data), 7):
             yield data[i : i + 7]
+
+    def delete(self, key: str) -> None:
+        self._check()
+        with self._lock:
+            self.deletes.append(key)
+            self.objects.pop(key, None)
+
+
+class ComposingMemoryStore(MemoryStore):
+    """A store with the optional server-side ``compose`` (as Google Cloud Storage has)."""
+
+    def __init__(self, prefix: str = "logs") -> None:
+        super().__init__(prefix)
+        self.composes: list[tuple[str, list[str]]] = []
+
+    def compose(self, key: str, sources: list[str]) -> None:
+        self._check()
+        assert len(sources) <= 32
+        with self._lock:
+            self.composes.append((key, list(sources)))
+            self.objects.setdefault(key, b"".join(self.objects[s] for s in sources))
+            self.most_objects = max(self.most_objects, len(self.objects))

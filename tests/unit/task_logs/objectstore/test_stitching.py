@@ -52,3 +52,36 @@ def test_any_set_of_chunks_covering_a_stream_reads_back_exactly(data: bytes, dra
         chunks[f"x{j}"] = Chunk(f"x{j}", s, e)
     assert read(data, plan(chunks.values()), chunks) == data
     assert contiguous_end(chunks.values()) == len(data)
+
+
+def test_a_covering_object_wins_over_the_chunks_it_replaces() -> None:
+    chunks = [Chunk("a", 0, 10), Chunk("b", 10, 20), Chunk("c", 20, 30), Chunk("m", 10, 30)]
+    assert plan(chunks) == [Piece("a", 0, 10), Piece("m", 0, 20)]
+    whole = [*chunks, Chunk("w", 0, 30)]
+    assert plan(whole) == [Piece("w", 0, 30)]
+
+
+def test_the_furthest_reaching_object_is_read_even_if_it_starts_earlier() -> None:
+    chunks = [Chunk("a", 0, 10), Chunk("m", 5, 40), Chunk("b", 10, 20), Chunk("c", 20, 40)]
+    assert plan(chunks) == [Piece("a", 0, 10), Piece("m", 5, 30)]
+
+
+@given(st.integers(2, 40), st.data())
+def test_merges_stopped_at_any_moment_read_back_exactly(count: int, draw: st.DataObject) -> None:
+    """Chunks of one stream plus covering objects over consecutive runs of them, with any sources gone."""
+    data = bytes(range(256)) * 2
+    edges = sorted(
+        set(draw.draw(st.lists(st.integers(1, len(data) - 1), min_size=count - 1, max_size=count)))
+    )
+    edges = [0, *edges, len(data)]
+    chunks = {f"k{i}": Chunk(f"k{i}", s, e) for i, (s, e) in enumerate(itertools.pairwise(edges))}
+    spans = draw.draw(st.lists(st.tuples(st.integers(0, len(edges) - 2), st.integers(1, 8)), max_size=4))
+    for j, (first, n) in enumerate(spans):
+        last = min(len(edges) - 1, first + n)
+        cover = Chunk(f"m{j}", edges[first], edges[last])
+        chunks[cover.key] = cover
+        for i in range(first, last):  # a merge deletes its sources only after storing the cover
+            if draw.draw(st.booleans()):
+                chunks.pop(f"k{i}", None)
+    assert read(data, plan(chunks.values()), chunks) == data
+    assert contiguous_end(chunks.values()) == len(data)
