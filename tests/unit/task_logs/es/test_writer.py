@@ -261,3 +261,41 @@ def test_a_new_supervision_in_the_same_process_starts_a_new_segment(base: Path) 
 
     by_offset = sorted(sink.docs, key=lambda d: d["offset"])
     assert [d["event"] for d in by_offset] == ["before defer", "trigger fired", "after resume"]
+
+
+class SlowSink(RecordingSink):
+    """A sink whose every send takes ``seconds`` of the manual clock (a loaded cluster)."""
+
+    latency = 1.0
+
+    def __init__(self, clock: ManualClock, seconds: float) -> None:
+        super().__init__()
+        self.clock = clock
+        self.seconds = seconds
+        self.stored_at: list[float] = []
+
+    def send(self, batch: Batch) -> None:
+        self.clock.advance(self.seconds)
+        super().send(batch)
+        self.stored_at += [self.clock.now] * len(batch)
+
+
+def test_a_line_is_stored_within_the_latency_even_when_sends_are_slow(base: Path) -> None:
+    """Regression (reliability suite, kill storm): the writer waited the whole latency before it
+    started a send, so a line was stored latency + sweep delay + send time after it was written,
+    and a killed pod lost more than ``flush_interval`` of its log."""
+    clock = ManualClock()
+    sink = SlowSink(clock, seconds=0.4)
+    writer = make_writer(base, sink, clock=clock, background=False)
+    processor = ShippingProcessor(writer)
+    log = TaskLog(base)
+    ages = []
+    for round_ in range(8):
+        written_at = clock.now
+        log.line(processor, f"round {round_}")
+        while len(sink.docs) <= round_:
+            writer.step()
+            if len(sink.docs) <= round_:
+                clock.advance(writer.follower.tick)
+        ages.append(sink.stored_at[-1] - written_at)
+    assert max(ages[3:]) <= sink.latency, f"stored after {ages}"
