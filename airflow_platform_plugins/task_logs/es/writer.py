@@ -120,6 +120,7 @@ class LineWriter:
         self._floor: dict[str, tuple[int, float]] = {}
         # sink name -> how long one send takes (moving average), so lines are stored within latency
         self._send_seconds: dict[str, float] = {}
+        self._prepared: set[str] = set()
 
     # -- hot path ---------------------------------------------------------------------------------
 
@@ -284,10 +285,21 @@ class LineWriter:
             took = self._send_seconds.get(sink.name, _FIRST_SEND_GUESS)
             slack = min(sink.latency / 2, 2 * took + self.follower.tick)
             if not due and now - cursor.waiting_since < sink.latency - slack:
+                self._prepare(sink)
                 caught_up = False
                 continue
             caught_up = self._send_to(sink, segment, cursor, final=final) and caught_up
         return caught_up
+
+    def _prepare(self, sink: Sink) -> None:
+        """Let ``sink`` get ready while the first lines wait, so the first send is not late."""
+        if sink.name in self._prepared:
+            return
+        try:
+            sink.prepare()
+        except Exception:  # the send reports it, with retries
+            return
+        self._prepared.add(sink.name)
 
     def _send_to(self, sink: Sink, segment: _Segment, cursor: _Cursor, *, final: bool) -> bool:
         try:

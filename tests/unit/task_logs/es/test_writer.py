@@ -35,6 +35,9 @@ class RecordingSink:
     def where(self) -> str:
         return "the recording sink"
 
+    def prepare(self) -> None:
+        pass
+
     def send(self, batch: Batch) -> None:
         with self.lock:
             self.calls += 1
@@ -299,3 +302,37 @@ def test_a_line_is_stored_within_the_latency_even_when_sends_are_slow(base: Path
                 clock.advance(writer.follower.tick)
         ages.append(sink.stored_at[-1] - written_at)
     assert max(ages[3:]) <= sink.latency, f"stored after {ages}"
+
+
+class ColdSink(SlowSink):
+    """A sink that needs ``setup`` seconds once before its first send (a fresh process's client)."""
+
+    def __init__(self, clock: ManualClock, seconds: float, setup: float) -> None:
+        super().__init__(clock, seconds)
+        self.setup = setup
+        self.ready = False
+
+    def prepare(self) -> None:
+        if not self.ready:
+            self.clock.advance(self.setup)
+            self.ready = True
+
+    def send(self, batch: Batch) -> None:
+        self.prepare()
+        super().send(batch)
+
+
+def test_the_first_line_of_a_fresh_process_is_stored_within_the_latency(base: Path) -> None:
+    """Regression (reliability suite, kill storm): the client was built and the index template
+    installed at the first send, after the first lines had already waited the whole latency."""
+    clock = ManualClock()
+    sink = ColdSink(clock, seconds=0.05, setup=0.5)
+    writer = make_writer(base, sink, clock=clock, background=False)
+    log = TaskLog(base)
+    written_at = clock.now
+    log.line(ShippingProcessor(writer), "first")
+    while not sink.docs:
+        writer.step()
+        if not sink.docs:
+            clock.advance(writer.follower.tick)
+    assert sink.stored_at[0] - written_at <= sink.latency
