@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from tests.harness.elasticsearch import ElasticsearchNode
 
 # A skipped test fails the run: a missing part is installed or is a failure that names the fix.
-pytest_plugins = ["tests.harness.no_skips"]
+pytest_plugins = ["tests.harness.no_skips", "tests.reliability.plugin"]
 
 settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", deadline=None)

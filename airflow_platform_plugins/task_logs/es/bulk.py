@@ -69,6 +69,10 @@ class BulkSink:
         """The index, for messages."""
         return f"Elasticsearch {self.display} index {self.target_index}"
 
+    def prepare(self) -> None:
+        """Build the client and install the index template now, before the first lines are due."""
+        self._ensure_template(self._client())
+
     def send(self, batch: Batch) -> None:
         """Index ``batch``; raise :class:`RemoteLogError` if part of it is not indexed yet (send it again)."""
         client = self._client()

@@ -181,6 +181,10 @@ class ClientHandle:
         self._build = build
         self._lock = threading.Lock()
         self._state: tuple[int, Any] | None = None
+        if build is build_client:
+            # Load the client library now, while Airflow sets up logging, not when the first lines
+            # are due: on a busy node the import takes seconds, which a killed pod would lose.
+            import elasticsearch  # noqa: F401
 
     def __call__(self) -> Any:
         """The client."""

@@ -27,6 +27,10 @@ class Sink(Protocol):
         """Where documents go, for messages."""
         ...
 
+    def prepare(self) -> None:
+        """Get ready to send (client, index template) while the first lines wait; may raise."""
+        ...
+
     def send(self, batch: Batch) -> None:
         """Write ``batch`` completely, or raise."""
         ...
@@ -47,6 +51,9 @@ class StdoutSink:
     def where(self) -> str:
         """``stdout``."""
         return "stdout"
+
+    def prepare(self) -> None:
+        """Nothing to prepare."""
 
     def send(self, batch: Batch) -> None:
         """Write the documents as JSON lines, all of them."""

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 _IDLE_SECONDS = 3600.0
 _READ_BLOCK = 1 << 20
+_FIRST_SEND_GUESS = 0.05
+"""Seconds one send is assumed to take until one has been timed."""
 
 
 class _Cursor:
@@ -116,6 +118,9 @@ class LineWriter:
         """Start empty: the follower calls this at start and in a forked child."""
         # path -> (the lowest offset the next segment of that file may use, when it was set)
         self._floor: dict[str, tuple[int, float]] = {}
+        # sink name -> how long one send takes (moving average), so lines are stored within latency
+        self._send_seconds: dict[str, float] = {}
+        self._prepared: set[str] = set()
 
     # -- hot path ---------------------------------------------------------------------------------
 
@@ -275,11 +280,26 @@ class LineWriter:
             if cursor.waiting_since is None:
                 cursor.waiting_since = now
             due = final or size - cursor.pos >= self.flush_bytes
-            if not due and now - cursor.waiting_since < sink.latency - self.follower.tick / 2:
+            # Start early by the time a send takes and a sweep's delay, so a line is *stored* within
+            # the sink's latency (a killed pod loses at most that much), as the object-store shipper does.
+            took = self._send_seconds.get(sink.name, _FIRST_SEND_GUESS)
+            slack = min(sink.latency / 2, 2 * took + self.follower.tick)
+            if not due and now - cursor.waiting_since < sink.latency - slack:
+                self._prepare(sink)
                 caught_up = False
                 continue
             caught_up = self._send_to(sink, segment, cursor, final=final) and caught_up
         return caught_up
+
+    def _prepare(self, sink: Sink) -> None:
+        """Let ``sink`` get ready while the first lines wait, so the first send is not late."""
+        if sink.name in self._prepared:
+            return
+        try:
+            sink.prepare()
+        except Exception:  # the send reports it, with retries
+            return
+        self._prepared.add(sink.name)
 
     def _send_to(self, sink: Sink, segment: _Segment, cursor: _Cursor, *, final: bool) -> bool:
         try:
@@ -295,7 +315,10 @@ class LineWriter:
                     batch.append((document_id(segment.log_id, cursor_offset), cursor_offset, doc))
                 began = self.follower.now()
                 sink.send(batch)
-                metrics.timing(f"es_{sink.name}_duration", self.follower.now() - began)
+                took = self.follower.now() - began
+                previous = self._send_seconds.get(sink.name, _FIRST_SEND_GUESS)
+                self._send_seconds[sink.name] = 0.8 * previous + 0.2 * took
+                metrics.timing(f"es_{sink.name}_duration", took)
                 metrics.incr(f"es_{sink.name}_documents", len(batch))
                 cursor.pos = next_pos
                 cursor.count += len(batch)

@@ -35,6 +35,9 @@ class RecordingSink:
     def where(self) -> str:
         return "the recording sink"
 
+    def prepare(self) -> None:
+        pass
+
     def send(self, batch: Batch) -> None:
         with self.lock:
             self.calls += 1
@@ -261,3 +264,75 @@ def test_a_new_supervision_in_the_same_process_starts_a_new_segment(base: Path) 
 
     by_offset = sorted(sink.docs, key=lambda d: d["offset"])
     assert [d["event"] for d in by_offset] == ["before defer", "trigger fired", "after resume"]
+
+
+class SlowSink(RecordingSink):
+    """A sink whose every send takes ``seconds`` of the manual clock (a loaded cluster)."""
+
+    latency = 1.0
+
+    def __init__(self, clock: ManualClock, seconds: float) -> None:
+        super().__init__()
+        self.clock = clock
+        self.seconds = seconds
+        self.stored_at: list[float] = []
+
+    def send(self, batch: Batch) -> None:
+        self.clock.advance(self.seconds)
+        super().send(batch)
+        self.stored_at += [self.clock.now] * len(batch)
+
+
+def test_a_line_is_stored_within_the_latency_even_when_sends_are_slow(base: Path) -> None:
+    """Regression (reliability suite, kill storm): the writer waited the whole latency before it
+    started a send, so a line was stored latency + sweep delay + send time after it was written,
+    and a killed pod lost more than ``flush_interval`` of its log."""
+    clock = ManualClock()
+    sink = SlowSink(clock, seconds=0.4)
+    writer = make_writer(base, sink, clock=clock, background=False)
+    processor = ShippingProcessor(writer)
+    log = TaskLog(base)
+    ages = []
+    for round_ in range(8):
+        written_at = clock.now
+        log.line(processor, f"round {round_}")
+        while len(sink.docs) <= round_:
+            writer.step()
+            if len(sink.docs) <= round_:
+                clock.advance(writer.follower.tick)
+        ages.append(sink.stored_at[-1] - written_at)
+    assert max(ages[3:]) <= sink.latency, f"stored after {ages}"
+
+
+class ColdSink(SlowSink):
+    """A sink that needs ``setup`` seconds once before its first send (a fresh process's client)."""
+
+    def __init__(self, clock: ManualClock, seconds: float, setup: float) -> None:
+        super().__init__(clock, seconds)
+        self.setup = setup
+        self.ready = False
+
+    def prepare(self) -> None:
+        if not self.ready:
+            self.clock.advance(self.setup)
+            self.ready = True
+
+    def send(self, batch: Batch) -> None:
+        self.prepare()
+        super().send(batch)
+
+
+def test_the_first_line_of_a_fresh_process_is_stored_within_the_latency(base: Path) -> None:
+    """Regression (reliability suite, kill storm): the client was built and the index template
+    installed at the first send, after the first lines had already waited the whole latency."""
+    clock = ManualClock()
+    sink = ColdSink(clock, seconds=0.05, setup=0.5)
+    writer = make_writer(base, sink, clock=clock, background=False)
+    log = TaskLog(base)
+    written_at = clock.now
+    log.line(ShippingProcessor(writer), "first")
+    while not sink.docs:
+        writer.step()
+        if not sink.docs:
+            clock.advance(writer.follower.tick)
+    assert sink.stored_at[0] - written_at <= sink.latency
