@@ -16,10 +16,12 @@ from airflow_platform_plugins.task_logs.objectstore import keys
 from airflow_platform_plugins.task_logs.objectstore.reader import iter_log_text
 from tests.e2e.conftest import FLUSH_INTERVAL
 from tests.e2e.dags import log_dags
+from tests.harness import metric_names
 from tests.harness.airflow import AirflowDeployment, display_order, events, log_sources
 from tests.harness.statsd import StatsdListener
+from tests.harness.statsd_exporter import StatsdExporter
 from tests.harness.stores import StoreServer, stored_stream_bytes
-from tests.harness.tasklog import assert_every_line_once_in_order, numbered
+from tests.harness.tasklog import assert_every_line_once_in_order, numbered, wait_for
 
 pytestmark = pytest.mark.airflow
 
@@ -122,6 +124,40 @@ def test_shipping_metrics_reach_airflows_statsd(
     assert statsd.counter(shipped) - before >= size
     assert statsd.counter("airflow.remote_task_log.chunks_shipped") >= 1
     assert statsd.counter("airflow.remote_task_log.uploads_completed") >= 1
+
+
+def test_shipping_metrics_reach_prometheus_through_the_charts_statsd_exporter(
+    logs_airflow: AirflowDeployment, store_server: StoreServer, tmp_path: Path
+) -> None:
+    # The statsd_exporter the official chart runs, with the mappings of
+    # helm-values/airflow-prometheus-metrics.yaml; a real task's shipping metrics come out labelled.
+    exporter = StatsdExporter(tmp_path / "statsd-exporter", metric_names.mappings())
+    statsd_settings = {
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+        "AIRFLOW__METRICS__STATSD_PORT": str(exporter.statsd_port),
+        "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+    }
+    shipped = ("airflow_task_log_bytes_shipped_total", {"backend": "object_store"})
+    logs_airflow.restart_component("scheduler", statsd_settings)
+    try:
+        run = logs_airflow.trigger("chatty", conf={"lines": 20, "interval": 0.05, "prefix": "prometheus"})
+        assert logs_airflow.wait_run("chatty", run) == "success"
+        size = len((logs_airflow.log_folder / relative_path("chatty", run, "talk")).read_bytes())
+        wait_for(lambda: exporter.value(shipped[0], **shipped[1]) >= size, timeout=30, what="bytes_shipped")
+        samples = exporter.samples()
+    finally:
+        logs_airflow.restart_component("scheduler", {})
+        exporter.stop()
+
+    def labelled(name: str) -> list[dict[str, str]]:
+        return [labels for n, labels, _ in samples if n == name]
+
+    assert {"backend": "object_store", "outcome": "completed"} in labelled("airflow_task_log_uploads_total")
+    assert labelled("airflow_task_log_chunks_shipped_total") == [{"backend": "object_store"}]
+    assert {"backend": "object_store"} in labelled("airflow_task_log_write_duration_seconds_count")
+    # Nothing of ours came out under a name of its own (an unmapped StatsD name).
+    assert [n for n, _, _ in samples if n.startswith("airflow_remote_task_log")] == []
 
 
 def test_running_task_log_is_read_from_store(

@@ -334,6 +334,8 @@ def elasticsearch_coordinates() -> str:
 OAUTH2_PROXY_MODULE = "github.com/oauth2-proxy/oauth2-proxy/v7"
 OAUTH2_PROXY_VERSION = "v7.15.6"
 AZURITE_VERSION = "3.37.0"
+STATSD_EXPORTER_MODULE = "github.com/prometheus/statsd_exporter"
+STATSD_EXPORTER_VERSION = "v0.31.0"
 
 PARTS: dict[str, Debian | Command] = {
     part.name: part
@@ -348,6 +350,8 @@ PARTS: dict[str, Debian | Command] = {
         go_part("oauth2-proxy", f"{OAUTH2_PROXY_MODULE}@{OAUTH2_PROXY_VERSION}", "oauth2-proxy"),
         # Azurite, Microsoft's Azure Storage emulator (blob service only, for the Azure Blob log tests).
         npm_part("azurite", f"azurite@{AZURITE_VERSION}", "azurite-blob"),
+        # The statsd exporter the official chart runs, for the Prometheus mapping test.
+        go_part("statsd_exporter", f"{STATSD_EXPORTER_MODULE}@{STATSD_EXPORTER_VERSION}", "statsd_exporter"),
     )
 }
 

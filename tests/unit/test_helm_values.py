@@ -20,6 +20,7 @@ CHART = ROOT / "tests" / "data" / "airflow-chart"
 AIRFLOW_VALUES = sorted((ROOT / "helm-values").glob("airflow-*.yaml"))
 LOG_VALUES = sorted((ROOT / "helm-values").glob("airflow-*-logs.yaml"))
 SIGN_ON_VALUES = sorted((ROOT / "helm-values").glob("airflow-*sign-on.yaml"))
+METRICS_VALUES = sorted((ROOT / "helm-values").glob("airflow-*-metrics.yaml"))
 
 
 @pytest.mark.parametrize("path", AIRFLOW_VALUES, ids=lambda p: p.name)
@@ -46,13 +47,16 @@ def test_values_use_only_options_this_package_defines(path: Path) -> None:
 
     ours = {o.key for o in (*LOGGING_OPTIONS, *ELASTICSEARCH_OPTIONS) if o.section == SECTION}
     values = yaml.safe_load(path.read_text())
-    assert set(values["config"].get(SECTION, {})) <= ours
+    assert set(values.get("config", {}).get(SECTION, {})) <= ours
 
 
 def test_there_are_values_files() -> None:
     assert LOG_VALUES
     assert SIGN_ON_VALUES
-    assert set(AIRFLOW_VALUES) == set(LOG_VALUES) | set(SIGN_ON_VALUES), "a values file no test checks"
+    assert METRICS_VALUES
+    assert set(AIRFLOW_VALUES) == set(LOG_VALUES) | set(SIGN_ON_VALUES) | set(METRICS_VALUES), (
+        "a values file no test checks"
+    )
 
 
 def webserver_config_keys(source: str) -> dict[str, Any]:
