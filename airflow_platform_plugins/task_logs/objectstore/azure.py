@@ -160,6 +160,17 @@ class AzureBlobStore:
         except Exception as exc:
             raise translate_error(exc) from exc
 
+    def delete(self, key: str) -> None:
+        """Delete Blob; a blob that does not exist (already merged away) is not an error."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self.container().delete_blob(key)
+        except ResourceNotFoundError:
+            return
+        except Exception as exc:
+            raise translate_error(exc) from exc
+
     def get(self, key: str, start: int, length: int) -> bytes:
         """Ranged download into memory."""
         return b"".join(self.iter_bytes(key, start, length))
