@@ -8,6 +8,7 @@ node and its answer passed back. Threads, bounded by the test's requests; :meth:
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import http.client
 import json
@@ -91,6 +92,9 @@ class SigV4Proxy:
             return "The security token included in the request is invalid."
         if (region, service) != (self.region, self.service) or date != lowered.get("x-amz-date", "")[:8]:
             return "Credential should be scoped to a valid region and service."
+        claimed = lowered.get("x-amz-content-sha256")
+        if claimed is not None and claimed != hashlib.sha256(body).hexdigest():
+            return "The provided 'x-amz-content-sha256' header does not match what was computed."
         signed = auth.get("SignedHeaders", "").split(";")
         if "host" not in signed or "x-amz-date" not in signed:
             return "Host and X-Amz-Date must be signed."
