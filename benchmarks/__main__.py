@@ -169,8 +169,8 @@ def main() -> int:
     parser.add_argument("--workdir", default=None)
     parser.add_argument(
         "--sections",
-        default="s3,gcs,es,footprint,auth",
-        help="comma-separated: s3, gcs, es, footprint, auth",
+        default="s3,gcs,es,opensearch,footprint,auth",
+        help="comma-separated: s3, gcs, es, opensearch, footprint, auth",
     )
     parser.add_argument(
         "--es-lines", type=int, default=1_000_000, help="lines of the log read from Elasticsearch"
@@ -199,6 +199,9 @@ def main() -> int:
         if "es" in args.sections:
             results = es_section(workdir, args.es_lines, SIZES[args.es_index_size], args.repeat)
             print_es_table(f"Elasticsearch task logs (single node on 127.0.0.1; {runs})", results)
+        if "opensearch" in args.sections:
+            results = es_section(workdir, args.es_lines, SIZES[args.es_index_size], args.repeat, "opensearch")
+            print_es_table(f"OpenSearch task logs (single node on 127.0.0.1; {runs})", results)
         if "footprint" in args.sections:
             print_footprint(measure_footprint(workdir))
         if "auth" in args.sections:
