@@ -392,6 +392,143 @@ ES_INSTALL_TEMPLATE = Option(
     "template of that name exists (an existing one is never changed).",
 )
 
+# The opensearch provider's [opensearch] options, honoured with the provider's names and defaults. The
+# reading, writing and shipping work as for Elasticsearch (one shared core).
+OS = "opensearch"
+OS_HOST = _airflow(
+    OS,
+    "host",
+    "",
+    "string",
+    "OpenSearch host or URL (``https://search-x.eu-west-1.es.amazonaws.com``; ``http://`` when no scheme is "
+    "given, as in the provider). Set, with ``remote_base_log_folder`` not an object-store URL and no "
+    "``[elasticsearch] host``, it selects the OpenSearch backend, as in Airflow. Client options "
+    "(``use_ssl``, ``verify_certs``, ``ca_certs``, ``timeout`` ...) go in ``[opensearch_configs]``.",
+)
+OS_PORT = _airflow(
+    OS,
+    "port",
+    "",
+    "string",
+    "OpenSearch: the port; empty: the one in ``host``, else 9200 (as the provider).",
+)
+OS_USERNAME = _airflow(
+    OS,
+    "username",
+    "",
+    "string",
+    "OpenSearch: user for HTTP basic authentication (empty: none, or SigV4 when ``opensearch_aws_sigv4``).",
+)
+OS_PASSWORD = _airflow(OS, "password", "", "string", "OpenSearch: password of ``username``.")
+OS_LOG_ID_TEMPLATE = _airflow(
+    OS,
+    "log_id_template",
+    "{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}",
+    "string",
+    "OpenSearch: the ``log_id`` of a try; fields ``dag_id``, ``task_id``, ``run_id``, ``map_index``, "
+    "``try_number`` (honoured when reading too, unlike the provider: apache/airflow#53926).",
+)
+OS_END_OF_LOG_MARK = _airflow(
+    OS,
+    "end_of_log_mark",
+    "end_of_log",
+    "string",
+    "OpenSearch: not written (Airflow 3 knows when a try has ended), as for Elasticsearch; a stored mark "
+    "line from an older writer is shown as a line.",
+)
+OS_WRITE_STDOUT = _airflow(
+    OS,
+    "write_stdout",
+    "False",
+    "boolean",
+    "OpenSearch: write each line of a try, as it is logged, to the worker's stdout as a JSON document for "
+    "Fluent Bit's ``opensearch`` output or Fluentd's ``fluent-plugin-opensearch``.",
+)
+OS_WRITE_TO_OS = _airflow(
+    OS,
+    "write_to_os",
+    "False",
+    "boolean",
+    "OpenSearch: index the lines into ``target_index`` directly while the try runs; retried, never "
+    "duplicated.",
+)
+OS_TARGET_INDEX = _airflow(
+    OS,
+    "target_index",
+    "airflow-logs",
+    "string",
+    "OpenSearch: index (or alias, or data stream) that ``write_to_os`` writes to.",
+)
+OS_JSON_FORMAT = _airflow(
+    OS,
+    "json_format",
+    "False",
+    "boolean",
+    "OpenSearch: also write the ``json_fields`` into each document (as ``[elasticsearch] json_format``).",
+)
+OS_JSON_FIELDS = _airflow(
+    OS,
+    "json_fields",
+    "asctime, filename, lineno, levelname, message",
+    "string",
+    "OpenSearch: with ``json_format``, the fields each document also gets (as ``[elasticsearch] "
+    "json_fields``).",
+)
+OS_HOST_FIELD = _airflow(
+    OS, "host_field", "host", "string", "OpenSearch: field holding the writer's host name."
+)
+OS_OFFSET_FIELD = _airflow(
+    OS, "offset_field", "offset", "string", "OpenSearch: field holding a line's position in its log."
+)
+OS_INDEX_PATTERNS = _airflow(
+    OS,
+    "index_patterns",
+    "_all",
+    "string",
+    "OpenSearch: comma-separated index patterns searched when reading.",
+)
+OS_INDEX_PATTERNS_CALLABLE = _airflow(
+    OS,
+    "index_patterns_callable",
+    "",
+    "string",
+    "OpenSearch: dotted path of a callable taking the task instance and returning index patterns; wins "
+    "over ``index_patterns``.",
+)
+OS_FRONTEND = _airflow(
+    OS,
+    "frontend",
+    "",
+    "string",
+    "OpenSearch: URL template of an OpenSearch Dashboards view with ``{log_id}``; the UI links each try's "
+    "log there. Not a provider option (it has no link); named as ``[elasticsearch] frontend``.",
+)
+# This package's own OpenSearch options: signing for Amazon OpenSearch Service.
+OS_AWS_SIGV4 = Option(
+    SECTION,
+    "opensearch_aws_sigv4",
+    "False",
+    "boolean",
+    "OpenSearch: sign every request with AWS SigV4 (Amazon OpenSearch Service), with the credentials of "
+    "boto3's default chain (IRSA, instance profile, environment), as opensearch-py's ``AWSV4SignerAuth``. "
+    "Replaces ``username``/``password``.",
+)
+OS_AWS_REGION = Option(
+    SECTION,
+    "opensearch_aws_region",
+    "",
+    "string",
+    "OpenSearch SigV4: the domain's AWS region; empty: boto3's (``AWS_REGION``, ``AWS_DEFAULT_REGION``, "
+    "the profile).",
+)
+OS_AWS_SERVICE = Option(
+    SECTION,
+    "opensearch_aws_service",
+    "es",
+    "string",
+    "OpenSearch SigV4: ``es`` for an OpenSearch Service domain, ``aoss`` for OpenSearch Serverless.",
+)
+
 LOGGING_OPTIONS: tuple[Option, ...] = (
     REMOTE_LOGGING,
     REMOTE_BASE_LOG_FOLDER,
@@ -434,6 +571,28 @@ ELASTICSEARCH_OPTIONS: tuple[Option, ...] = (
     ES_INSTALL_TEMPLATE,
 )
 
+OPENSEARCH_OPTIONS: tuple[Option, ...] = (
+    OS_HOST,
+    OS_PORT,
+    OS_USERNAME,
+    OS_PASSWORD,
+    OS_LOG_ID_TEMPLATE,
+    OS_END_OF_LOG_MARK,
+    OS_WRITE_STDOUT,
+    OS_WRITE_TO_OS,
+    OS_TARGET_INDEX,
+    OS_JSON_FORMAT,
+    OS_JSON_FIELDS,
+    OS_HOST_FIELD,
+    OS_OFFSET_FIELD,
+    OS_INDEX_PATTERNS,
+    OS_INDEX_PATTERNS_CALLABLE,
+    OS_FRONTEND,
+    OS_AWS_SIGV4,
+    OS_AWS_REGION,
+    OS_AWS_SERVICE,
+)
+
 
 def reference_markdown() -> str:
     """The configuration reference page (``docs/configuration.md``)."""
@@ -472,6 +631,19 @@ def reference_markdown() -> str:
         "",
     ]
     out += _table(o for o in ELASTICSEARCH_OPTIONS if o.ours)
+    out += ["", "## OpenSearch: the opensearch provider's options this package honours", ""]
+    out += _table(o for o in OPENSEARCH_OPTIONS if not o.ours)
+    out += [
+        "",
+        "Entries of `[opensearch_configs]` that name an `opensearchpy.OpenSearch` argument (`use_ssl`, "
+        "`verify_certs`, `ca_certs`, `http_compress`, `ssl_assert_hostname`, `ssl_show_warn`, `timeout` ...) "
+        "are passed to the client, as by the provider (`True`/`False` and numbers are converted). "
+        "`es_read_page_size`, `es_bulk_max_bytes` and `es_install_template` above apply to OpenSearch too.",
+        "",
+        f"## OpenSearch: this package's options (`[{SECTION}]`)",
+        "",
+    ]
+    out += _table(o for o in OPENSEARCH_OPTIONS if o.ours)
     out += [
         "",
         "## JWT-header sign-on: `webserver_config.py`",

@@ -216,8 +216,8 @@ def main() -> int:
     parser.add_argument("--workdir", default=None)
     parser.add_argument(
         "--sections",
-        default="s3,gcs,azure,es,footprint,azure-footprint,auth",
-        help="comma-separated: s3, gcs, azure, es, footprint, azure-footprint, auth",
+        default="s3,gcs,azure,es,opensearch,footprint,azure-footprint,auth",
+        help="comma-separated: s3, gcs, azure, es, opensearch, footprint, azure-footprint, auth, longtask",
     )
     parser.add_argument(
         "--es-lines", type=int, default=1_000_000, help="lines of the log read from Elasticsearch"
@@ -251,6 +251,9 @@ def main() -> int:
         if "es" in args.sections:
             results = es_section(workdir, args.es_lines, SIZES[args.es_index_size], args.repeat)
             print_es_table(f"Elasticsearch task logs (single node on 127.0.0.1; {runs})", results)
+        if "opensearch" in args.sections:
+            results = es_section(workdir, args.es_lines, SIZES[args.es_index_size], args.repeat, "opensearch")
+            print_es_table(f"OpenSearch task logs (single node on 127.0.0.1; {runs})", results)
         if "footprint" in args.sections:
             print_footprint(measure_footprint(workdir))
         if "azure-footprint" in args.sections:

@@ -1,5 +1,5 @@
-"""The Elasticsearch section of ``tox -e bench``: read a 1,000,000-line log with ours and with the
-elasticsearch provider's reader from the same index, and index a log with ``write_to_es``."""
+"""The Elasticsearch and OpenSearch sections of ``tox -e bench``: read a 1,000,000-line log with ours and
+with the provider's reader from the same index, and index a log with ``write_to_es``/``write_to_os``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from benchmarks.logfile import write_log
 from benchmarks.measure import Result, combine, run
 from tests.harness import bulkload
-from tests.harness.elasticsearch import ElasticsearchNode
+from tests.harness.elasticsearch import ElasticsearchNode, OpenSearchNode, SearchNode
 
 CONTENDERS = ("ours", "provider")
 READ_CONTENDERS = (*CONTENDERS, "client")  # client: the plain client's search_after paging, the floor
@@ -16,10 +16,13 @@ READ_REL = "dag_id=bench/run_id=manual__2026-11-25T00:00:00+00:00/task_id=talk/a
 INDEX_REL = "dag_id=bench/run_id=manual__2026-11-25T00:00:00+00:00/task_id=write/attempt=1.log"
 
 
-def es_section(workdir: Path, read_lines: int, index_bytes: int, repeat: int) -> list[Result]:
+def es_section(
+    workdir: Path, read_lines: int, index_bytes: int, repeat: int, engine: str = "elasticsearch"
+) -> list[Result]:
     from airflow_platform_plugins.task_logs.es import template
 
-    node = ElasticsearchNode()
+    node: SearchNode = OpenSearchNode() if engine == "opensearch" else ElasticsearchNode()
+    ops = "benchmarks.os_ops" if engine == "opensearch" else "benchmarks.es_ops"
     results: list[Result] = []
     try:
         client = node.client()
@@ -34,7 +37,7 @@ def es_section(workdir: Path, read_lines: int, index_bytes: int, repeat: int) ->
         for _ in range(repeat):
             for contender in READ_CONTENDERS:
                 result = run(
-                    "benchmarks.es_ops",
+                    ops,
                     contender,
                     "read",
                     read_lines,
@@ -51,7 +54,7 @@ def es_section(workdir: Path, read_lines: int, index_bytes: int, repeat: int) ->
             for contender in CONTENDERS:
                 target = f"bench-direct-{contender}-{attempt}"
                 result = run(
-                    "benchmarks.es_ops",
+                    ops,
                     contender,
                     "index",
                     index_bytes,

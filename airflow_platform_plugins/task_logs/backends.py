@@ -23,14 +23,21 @@ _CLIENT_MODULES = {
     "gcs": "google.cloud.storage",
     "azure": "azure.storage.blob",
     "elasticsearch": "elasticsearch",
+    "opensearch": "opensearchpy",
 }
 # Schemes Airflow sends to an object-store handler; any other folder goes to Elasticsearch when
-# [elasticsearch] host is set (airflow/config_templates/airflow_local_settings.py).
+# [elasticsearch] host is set, else to OpenSearch when [opensearch] host is set, in this order
+# (airflow/config_templates/airflow_local_settings.py).
 _OBJECT_STORE_PREFIXES = ("s3://", "cloudwatch://", "gs://", "wasb", "stackdriver://", "oss://", "hdfs://")
 ELASTICSEARCH = (
     "airflow_platform_plugins.task_logs.es.remote_io",
     "ElasticsearchRemoteLogIO",
     "elasticsearch",
+)
+OPENSEARCH = (
+    "airflow_platform_plugins.task_logs.es.os_remote_io",
+    "OpenSearchRemoteLogIO",
+    "opensearch",
 )
 
 
@@ -50,17 +57,21 @@ def build_remote_task_log(conf: Any) -> Any | None:
         module_name, class_name, extra = AZURE
     elif not folder.startswith(_OBJECT_STORE_PREFIXES) and options.ES_HOST.get(conf):
         module_name, class_name, extra = ELASTICSEARCH
+    elif not folder.startswith(_OBJECT_STORE_PREFIXES) and options.OS_HOST.get(conf):
+        module_name, class_name, extra = OPENSEARCH
     else:
         supported = ", ".join([*(f"{s}://" for s in BACKENDS), "wasb"])
         raise ConfigError(
             f"{options.REMOTE_BASE_LOG_FOLDER.name} = {folder!r}: no backend for this scheme "
-            f"(supported: {supported}, or set {options.ES_HOST.name} for Elasticsearch)"
+            f"(supported: {supported}, or set {options.ES_HOST.name} for Elasticsearch or "
+            f"{options.OS_HOST.name} for OpenSearch)"
         )
     client = _CLIENT_MODULES.get(extra)
     if client is not None and not _installed(client):
+        hosts = {"elasticsearch": options.ES_HOST.name, "opensearch": options.OS_HOST.name}
         setting = (
-            f"{options.ES_HOST.name} is set: it"
-            if extra == "elasticsearch"
+            f"{hosts[extra]} is set: it"
+            if extra in hosts
             else (f"{options.REMOTE_BASE_LOG_FOLDER.name} = {folder!r}")
         )
         raise ConfigError(

@@ -1,5 +1,7 @@
-"""Task logs in a real Elasticsearch, from a real Airflow 3: the worker's stdout is shipped the way
-Fluent Bit and Fluentd ship it, and the api-server reads the lines back from Elasticsearch only."""
+"""Task logs in a real Elasticsearch and a real OpenSearch, from a real Airflow 3: the worker's stdout is
+shipped the way Fluent Bit and Fluentd ship it (their ``es``/``opensearch`` outputs and plugins write the
+same documents), and the api-server reads the lines back from the cluster only. Every test runs on both
+engines: one shared core, only the client differs."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate, parse_
 from tests.e2e import secret_leak
 from tests.e2e.dags import log_dags
 from tests.harness.airflow import AirflowDeployment, display_order, events, log_sources
-from tests.harness.elasticsearch import ElasticsearchNode
+from tests.harness.elasticsearch import SearchNode
 from tests.harness.faultproxy import FaultProxy
 from tests.harness.processes import free_port
 from tests.harness.shipping import FLAVOURS, FluentShipper, StdoutFollower
@@ -33,14 +35,23 @@ SHIPPED_PREFIX = "airflow-logs"
 DIRECT_INDEX = "direct-logs"
 FRONTEND = "kibana.example.com/app/discover#/?_a=(query:(query:'log_id:\"{log_id}\"'))"
 LOG_ID = LogIdTemplate("{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}")
+# engine -> (Airflow config section, the direct-write option)
+ENGINES = {"elasticsearch": ("ELASTICSEARCH", "WRITE_TO_ES"), "opensearch": ("OPENSEARCH", "WRITE_TO_OS")}
 
 
 @dataclass
 class EsAirflow:
     deployment: AirflowDeployment
-    node: ElasticsearchNode
+    node: SearchNode
     proxy: FaultProxy
     client: Any
+    section: str
+    direct: str
+
+    @property
+    def engine(self) -> str:
+        """``Elasticsearch`` or ``OpenSearch``, as sources and the link name it."""
+        return self.node.engine.name
 
     @contextlib.contextmanager
     def shipping(self, flavour: str = "fluent-bit") -> Iterator[FluentShipper]:
@@ -68,31 +79,33 @@ class EsAirflow:
         return [hit["_source"] for hit in response["hits"]["hits"]]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=list(ENGINES))
 def es_airflow(
-    elasticsearch_node: ElasticsearchNode, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[EsAirflow]:
     """Airflow writing task logs to its stdout (``write_stdout``); the api-server has its own empty log
-    folder and no route to the worker's log server, so what it shows comes from Elasticsearch. Workers
-    reach Elasticsearch through a cuttable proxy (for ``write_to_es``)."""
+    folder and no route to the worker's log server, so what it shows comes from the cluster. Workers
+    reach the cluster through a cuttable proxy (for ``write_to_es``/``write_to_os``)."""
+    elasticsearch_node: SearchNode = request.getfixturevalue(f"{request.param}_node")
+    section, direct = ENGINES[request.param]
     client = elasticsearch_node.client()
     body = template.index_template(
         [f"{SHIPPED_PREFIX}-*", f"{DIRECT_INDEX}*"], settings={"number_of_replicas": 0}
     )
     template.install(client, body)
     proxy = FaultProxy(elasticsearch_node.port)
-    home = tmp_path_factory.mktemp("airflow-es")
+    home = tmp_path_factory.mktemp(f"airflow-{request.param}")
     closed_port = str(free_port())
     deployment = AirflowDeployment(
         home,
         dags=[DAGS / "log_dags.py", DAGS / "es_dags.py", DAGS / "secret_dags.py"],
         settings={
             "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
-            "AIRFLOW__ELASTICSEARCH__HOST": proxy.url,
-            "AIRFLOW__ELASTICSEARCH__WRITE_STDOUT": "True",
-            "AIRFLOW__ELASTICSEARCH__INDEX_PATTERNS": f"{SHIPPED_PREFIX}-*,{DIRECT_INDEX}*",
-            "AIRFLOW__ELASTICSEARCH__FRONTEND": FRONTEND,
-            "AIRFLOW__ELASTICSEARCH__TARGET_INDEX": DIRECT_INDEX,
+            f"AIRFLOW__{section}__HOST": proxy.url,
+            f"AIRFLOW__{section}__WRITE_STDOUT": "True",
+            f"AIRFLOW__{section}__INDEX_PATTERNS": f"{SHIPPED_PREFIX}-*,{DIRECT_INDEX}*",
+            f"AIRFLOW__{section}__FRONTEND": FRONTEND,
+            f"AIRFLOW__{section}__TARGET_INDEX": DIRECT_INDEX,
             "AIRFLOW__PLATFORM_LOGGING__FLUSH_INTERVAL": "1",
             "AIRFLOW__PLATFORM_LOGGING__UPLOAD_TIMEOUT": "5",
             "AIRFLOW__PLATFORM_LOGGING__RETRY_MAX_DELAY": "2",
@@ -100,7 +113,7 @@ def es_airflow(
         },
         component_settings={
             "api-server": {
-                "AIRFLOW__ELASTICSEARCH__HOST": elasticsearch_node.url,
+                f"AIRFLOW__{section}__HOST": elasticsearch_node.url,
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "api-server-logs"),
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": closed_port,
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": closed_port,
@@ -109,7 +122,7 @@ def es_airflow(
     )
     try:
         deployment.start()
-        yield EsAirflow(deployment, elasticsearch_node, proxy, client)
+        yield EsAirflow(deployment, elasticsearch_node, proxy, client, section, direct)
     finally:
         deployment.stop()
         proxy.close()
@@ -178,9 +191,9 @@ def settled(
     return docs, local
 
 
-def assert_only_elasticsearch_sources(entries: list[dict[str, Any]]) -> None:
+def assert_only_cluster_sources(es_airflow: EsAirflow, entries: list[dict[str, Any]]) -> None:
     sources = log_sources(entries)
-    assert any(s.startswith("Elasticsearch ") for s in sources), sources
+    assert any(s.startswith(f"{es_airflow.engine} ") for s in sources), sources
     assert not [s for s in sources if s.startswith("/")], f"the api-server read local files: {sources}"
     assert not [s for s in sources if s.startswith("http")], f"the api-server read the worker: {sources}"
 
@@ -206,7 +219,7 @@ def test_running_and_finished_try_are_read_from_elasticsearch(es_airflow: EsAirf
 
         assert state == "running", "the task ended before the test could read its live log"
         assert seen == shown(airflow.log_folder / relative_path("chatty", run, "talk"), len(seen))
-        assert_only_elasticsearch_sources(entries)
+        assert_only_cluster_sources(es_airflow, entries)
         assert not list((airflow.home / "api-server-logs").rglob("*.log"))
 
         assert airflow.wait_run("chatty", run) == "success"
@@ -217,7 +230,7 @@ def test_running_and_finished_try_are_read_from_elasticsearch(es_airflow: EsAirf
     read_back = [e for e in events(entries) if e.startswith("live-")]
     assert read_back == shown(airflow.log_folder / rel)
     assert sorted(read_back) == numbered("live", 80)
-    assert_only_elasticsearch_sources(entries)
+    assert_only_cluster_sources(es_airflow, entries)
     assert [doc["event"] for doc in docs] == local, "every line of the try, once, in the file's order"
     assert_offsets_in_order(docs)
     offsets = [doc["offset"] for doc in docs]
@@ -248,7 +261,7 @@ def test_two_tries_and_mapped_task_instances_keep_separate_logs(es_airflow: EsAi
         entries = airflow.read_log(dag_id, run, task_id, try_number=attempt, map_index=map_index)
         shown = [e for e in events(entries) if e.startswith(("try-", "map-"))]
         assert shown == lines, (dag_id, attempt, map_index)
-        assert_only_elasticsearch_sources(entries)
+        assert_only_cluster_sources(es_airflow, entries)
     failed_try = airflow.read_log("es_retry", retry_run, "flaky", try_number=1)
     details = [d for entry in failed_try for d in entry.get("error_detail") or []]
     assert any(d.get("exc_value") == "first try fails on purpose" for d in details), (
@@ -297,7 +310,10 @@ def test_direct_mode_loses_and_duplicates_nothing_when_the_cluster_is_down(es_ai
     airflow = es_airflow.deployment
     airflow.restart_component(
         "scheduler",
-        {"AIRFLOW__ELASTICSEARCH__WRITE_STDOUT": "False", "AIRFLOW__ELASTICSEARCH__WRITE_TO_ES": "True"},
+        {
+            f"AIRFLOW__{es_airflow.section}__WRITE_STDOUT": "False",
+            f"AIRFLOW__{es_airflow.section}__{es_airflow.direct}": "True",
+        },
     )
     try:
         es_airflow.proxy.down()
@@ -334,7 +350,7 @@ def test_the_ui_links_each_try_to_kibana(es_airflow: EsAirflow) -> None:
     assert response.json()["url"] == "https://" + FRONTEND.format(log_id=urllib.parse.quote(log_id))
     config = airflow.client.get("/ui/config").json()
     assert config["show_external_log_redirect"] is True
-    assert config["external_log_name"] == "Elasticsearch"
+    assert config["external_log_name"] == es_airflow.engine
 
 
 def test_no_secret_reaches_any_index_through_the_shipped_values(es_airflow: EsAirflow) -> None:

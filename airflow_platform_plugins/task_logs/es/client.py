@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -136,28 +137,82 @@ def _pin_compatibility(client: Any, major: str) -> None:
     rewrite_headers(client, rewrite)
 
 
+class ServerAnswered(Exception):
+    """An HTTP error answer, from a client adapter that is not ``elasticsearch`` (engine-neutral)."""
+
+    def __init__(self, status: int, reason: str, *, credentials: str, index_setting: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+        self.credentials = credentials
+        self.index_setting = index_setting
+
+
+class ServerUnreachable(Exception):
+    """No answer (refused connection, timeout), from a client adapter that is not ``elasticsearch``."""
+
+
+class WrongProduct(Exception):
+    """The server is not the engine the configuration names (OpenSearch for Elasticsearch, or the reverse)."""
+
+    def __init__(self, message: str, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
 def translate_error(exc: Exception, where: str) -> RemoteLogError:
-    """An ``elasticsearch`` exception as a :class:`RemoteLogError` that says what to check."""
+    """A client exception as a :class:`RemoteLogError` that says what to check."""
+    if isinstance(exc, RemoteLogError):
+        return exc
+    if isinstance(exc, WrongProduct):
+        return RemoteLogError(f"{where}: {exc}", permanent=True, setting=exc.setting)
+    if isinstance(exc, ServerAnswered):
+        return _status_error(exc.status, exc.reason, where, exc.credentials, exc.index_setting)
+    if isinstance(exc, ServerUnreachable):
+        return RemoteLogError(f"cannot reach {where}: {exc}")
+    if "elasticsearch" not in sys.modules:  # then it cannot be one of its exceptions
+        return RemoteLogError(f"{where}: unexpected error {exc!r}")
     import elastic_transport
     import elasticsearch
 
-    if isinstance(exc, RemoteLogError):
-        return exc
+    if isinstance(exc, elasticsearch.UnsupportedProductError):
+        return RemoteLogError(
+            f"{where} is not Elasticsearch (an OpenSearch server?): for OpenSearch set "
+            f"{options.OS_HOST.name} and leave {options.ES_HOST.name} empty",
+            permanent=True,
+            setting=options.ES_HOST.name,
+        )
+    if (
+        isinstance(exc, elasticsearch.ApiError)
+        and exc.meta.status == 406
+        and "vnd.elasticsearch" in _reason(exc)
+    ):
+        return RemoteLogError(
+            f"{where} refuses Elasticsearch's media type ({_reason(exc)}): it is not Elasticsearch (an "
+            f"OpenSearch server? then set {options.OS_HOST.name} and leave {options.ES_HOST.name} empty), "
+            f"or an older Elasticsearch (then set {options.ES_COMPAT_WITH.name})",
+            permanent=True,
+            setting=options.ES_HOST.name,
+        )
     if isinstance(exc, elasticsearch.ApiError):
-        status = exc.meta.status
-        reason = _reason(exc)
-        if status in (401, 403):
-            return RemoteLogError(
-                f"{where} refused the credentials: {status} {reason}", permanent=True, setting=_CREDENTIALS
-            )
-        if status == 404:
-            return RemoteLogError(f"{where}: {reason}", permanent=True, setting=options.ES_TARGET_INDEX.name)
-        if status in (400, 405, 406, 413):
-            return RemoteLogError(f"{where} rejected the request: {status} {reason}", permanent=True)
-        return RemoteLogError(f"{where} answered {status}: {reason}")
+        return _status_error(exc.meta.status, _reason(exc), where, _CREDENTIALS, options.ES_TARGET_INDEX.name)
     if isinstance(exc, elastic_transport.TransportError | elasticsearch.TransportError):
         return RemoteLogError(f"cannot reach {where}: {exc.message if hasattr(exc, 'message') else exc}")
     return RemoteLogError(f"{where}: unexpected error {exc!r}")
+
+
+def _status_error(
+    status: int, reason: str, where: str, credentials: str, index_setting: str
+) -> RemoteLogError:
+    if status in (401, 403):
+        return RemoteLogError(
+            f"{where} refused the credentials: {status} {reason}", permanent=True, setting=credentials
+        )
+    if status == 404:
+        return RemoteLogError(f"{where}: {reason}", permanent=True, setting=index_setting)
+    if status in (400, 405, 406, 413):
+        return RemoteLogError(f"{where} rejected the request: {status} {reason}", permanent=True)
+    return RemoteLogError(f"{where} answered {status}: {reason}")
 
 
 def _reason(exc: Any) -> str:
@@ -174,9 +229,7 @@ def _reason(exc: Any) -> str:
 class ClientHandle:
     """The client of this process, built on first use (and again in a forked child)."""
 
-    def __init__(
-        self, settings: ClientSettings, build: Callable[[ClientSettings], Any] = build_client
-    ) -> None:
+    def __init__(self, settings: Any, build: Callable[[Any], Any] = build_client) -> None:
         self.settings = settings
         self._build = build
         self._lock = threading.Lock()

@@ -53,3 +53,12 @@ class ElasticsearchTaskHandler(FileTaskHandler, ExternalLoggingMixin):
         return external_url(
             self.frontend, self.log_id_template.render(identity_of(task_instance, try_number))
         )
+
+
+class OpenSearchTaskHandler(ElasticsearchTaskHandler):
+    """``FileTaskHandler`` with a link to each try's log in OpenSearch Dashboards.
+
+    The link is ``[opensearch] frontend`` (the opensearch provider has none).
+    """
+
+    LOG_NAME = "OpenSearch"

@@ -56,8 +56,10 @@ class LogReader:
         host_field: str = "host",
         offset_field: str = "offset",
         page_size: int = 5000,
+        engine: str = "Elasticsearch",
     ) -> None:
         self._client = client
+        self.engine = engine
         self.display = display
         self.index_patterns = index_patterns
         self.index_patterns_callable = index_patterns_callable
@@ -76,10 +78,10 @@ class LogReader:
         No generator when the cluster has nothing for the log, so Airflow can still show the worker's
         own copy.
         """
-        source = f"Elasticsearch {self.display} log_id={log_id}"
+        source = f"{self.engine} {self.display} log_id={log_id}"
         try:
             indices = self.indices(ti)
-            source = f"Elasticsearch {self.display} {indices} log_id={log_id}"
+            source = f"{self.engine} {self.display} {indices} log_id={log_id}"
             client = self._client()
             queries = Queries(
                 log_id,
@@ -90,7 +92,7 @@ class LogReader:
             )
             first, missing_offset, text_only = self._first_search(client, indices, queries)
         except Exception as exc:
-            error = translate_error(exc, f"Elasticsearch {self.display}")
+            error = translate_error(exc, f"{self.engine} {self.display}")
             return [f"{source}: could not read: {error}"], []
         streams: list[Generator[str, None, None]] = []
         if first:
@@ -154,7 +156,7 @@ class LogReader:
             raise _search_error(responses[0])
         for response in responses[1:]:  # a failed count only hides what it counts
             if "error" in response:
-                log.warning("Elasticsearch %s: %s", self.display, _search_error(response))
+                log.warning("%s %s: %s", self.engine, self.display, _search_error(response))
         return responses[0]["hits"]["hits"], _total(responses[1]), _total(responses[2])
 
     def _search(self, client: Any, indices: str, body: dict[str, Any]) -> Hits:
@@ -220,7 +222,7 @@ class LogReader:
                     if text is not None:
                         yield text
         except Exception as exc:
-            error = translate_error(exc, f"Elasticsearch {self.display}")
+            error = translate_error(exc, f"{self.engine} {self.display}")
             yield log_line(
                 f"Reading stopped after offset {lines.last_offset}: {error}",
                 level="error",
@@ -289,7 +291,7 @@ class LogReader:
                     return
                 after = hits[-1]["sort"]
         except Exception as exc:
-            error = translate_error(exc, f"Elasticsearch {self.display}")
+            error = translate_error(exc, f"{self.engine} {self.display}")
             yield log_line(f"Could not read the documents without a usable offset: {error}", level="error")
         finally:
             if pit is not None:

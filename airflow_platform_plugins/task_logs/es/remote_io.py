@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_platform_plugins import options
+from airflow_platform_plugins.options import Option
 from airflow_platform_plugins.task_logs.common.processor import ShippingProcessor
 from airflow_platform_plugins.task_logs.common.remote_io import RemoteLogIOBase
 from airflow_platform_plugins.task_logs.common.settings import common_settings
@@ -58,7 +60,7 @@ class ElasticsearchRemoteLogIO(RemoteLogIOBase):
     def task_handler(self) -> dict[str, Any]:
         """The ``task`` handler for the logging config: Airflow's file handler plus the Kibana link."""
         return {
-            "class": HANDLER_CLASS,
+            "class": self.handler_class,
             "frontend": self.frontend,
             "log_id_template": self.log_id_template.template,
         }
@@ -73,6 +75,7 @@ class ElasticsearchRemoteLogIO(RemoteLogIOBase):
         return self.log_id_template.render(identity)
 
     destination = "Elasticsearch"
+    handler_class = HANDLER_CLASS
 
     def upload(self, path: os.PathLike[str] | str, ti: Any = None) -> None:
         """Write the rest of a try's (or a poke's) lines and wait for them (bounded); never raises."""
@@ -93,7 +96,7 @@ class ElasticsearchRemoteLogIO(RemoteLogIOBase):
         try:
             log_id = self.log_id(relative_path, ti)
         except ValueError as exc:
-            return [f"Elasticsearch: {exc}"], []
+            return [f"{self.destination}: {exc}"], []
         return self.reader.open(log_id, ti)
 
     @classmethod
@@ -101,26 +104,33 @@ class ElasticsearchRemoteLogIO(RemoteLogIOBase):
         """Build from Airflow's configuration; raise ``ConfigError`` naming a bad setting."""
         if conf is None:
             from airflow.configuration import conf
-        common = common_settings(conf)
         settings = client_settings(conf)
-        client = ClientHandle(settings)
-        template = LogIdTemplate(options.ES_LOG_ID_TEMPLATE.get(conf))
-        host_field = options.ES_HOST_FIELD.get(conf)
-        offset_field = options.ES_OFFSET_FIELD.get(conf)
+        return cls.build(conf, ELASTICSEARCH, ClientHandle(settings), settings.display)
+
+    @classmethod
+    def build(
+        cls, conf: Any, engine: EngineOptions, client: Callable[[], Any], display: str
+    ) -> ElasticsearchRemoteLogIO:
+        """Build with ``engine``'s options and ``client`` (the one thing engines do not share)."""
+        common = common_settings(conf)
+        template = LogIdTemplate(engine.log_id_template.get(conf))
+        host_field = engine.host_field.get(conf)
+        offset_field = engine.offset_field.get(conf)
         sinks: list[Sink] = []
-        if options.ES_WRITE_STDOUT.get(conf):
+        if engine.write_stdout.get(conf):
             sinks.append(StdoutSink())
-        if options.ES_WRITE_TO_ES.get(conf):
+        if engine.write_direct.get(conf):
             sinks.append(
                 BulkSink(
                     client,
-                    target_index=options.ES_TARGET_INDEX.get(conf),
-                    display=settings.display,
+                    target_index=engine.target_index.get(conf),
+                    display=display,
                     latency=common.policy.flush_interval,
                     max_bytes=options.ES_BULK_MAX_BYTES.get(conf),
                     offset_field=offset_field,
                     host_field=host_field,
                     install_template=options.ES_INSTALL_TEMPLATE.get(conf),
+                    engine=engine.name,
                 )
             )
         writer = None
@@ -131,9 +141,7 @@ class ElasticsearchRemoteLogIO(RemoteLogIOBase):
                 log_id_template=template,
                 offset_field=offset_field,
                 host_field=host_field,
-                json_fields=json_fields(options.ES_JSON_FIELDS.get(conf))
-                if options.ES_JSON_FORMAT.get(conf)
-                else (),
+                json_fields=json_fields(engine.json_fields.get(conf)) if engine.json_format.get(conf) else (),
                 upload_timeout=common.policy.upload_timeout,
                 retry_max_delay=common.policy.retry_max_delay,
                 flush_bytes=common.policy.flush_bytes,
@@ -141,12 +149,13 @@ class ElasticsearchRemoteLogIO(RemoteLogIOBase):
             )
         reader = LogReader(
             client,
-            display=settings.display,
-            index_patterns=options.ES_INDEX_PATTERNS.get(conf),
-            index_patterns_callable=options.ES_INDEX_PATTERNS_CALLABLE.get(conf),
+            display=display,
+            index_patterns=engine.index_patterns.get(conf),
+            index_patterns_callable=engine.index_patterns_callable.get(conf),
             host_field=host_field,
             offset_field=offset_field,
             page_size=options.ES_READ_PAGE_SIZE.get(conf),
+            engine=engine.name,
         )
         return cls(
             reader=reader,
@@ -154,5 +163,39 @@ class ElasticsearchRemoteLogIO(RemoteLogIOBase):
             log_id_template=template,
             base_log_folder=common.base_log_folder,
             delete_local_copy=common.delete_local_copy,
-            frontend=options.ES_FRONTEND.get(conf),
+            frontend=engine.frontend.get(conf),
         )
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Which options configure an engine: the providers name them alike, in their own sections."""
+
+    name: str
+    log_id_template: Option
+    write_stdout: Option
+    write_direct: Option
+    target_index: Option
+    json_format: Option
+    json_fields: Option
+    host_field: Option
+    offset_field: Option
+    index_patterns: Option
+    index_patterns_callable: Option
+    frontend: Option
+
+
+ELASTICSEARCH = EngineOptions(
+    "Elasticsearch",
+    log_id_template=options.ES_LOG_ID_TEMPLATE,
+    write_stdout=options.ES_WRITE_STDOUT,
+    write_direct=options.ES_WRITE_TO_ES,
+    target_index=options.ES_TARGET_INDEX,
+    json_format=options.ES_JSON_FORMAT,
+    json_fields=options.ES_JSON_FIELDS,
+    host_field=options.ES_HOST_FIELD,
+    offset_field=options.ES_OFFSET_FIELD,
+    index_patterns=options.ES_INDEX_PATTERNS,
+    index_patterns_callable=options.ES_INDEX_PATTERNS_CALLABLE,
+    frontend=options.ES_FRONTEND,
+)

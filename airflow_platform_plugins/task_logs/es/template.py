@@ -10,7 +10,8 @@ Print it, or install it, with::
     python -m airflow_platform_plugins.task_logs.es.template --index-pattern 'airflow-logs-*'
     python -m airflow_platform_plugins.task_logs.es.template --index-pattern 'airflow-logs-*' --install
 
-``--install`` uses ``[elasticsearch] host`` and ``[elasticsearch_configs]`` (or ``--host``).
+``--install`` uses ``[elasticsearch] host`` and ``[elasticsearch_configs]`` (or ``--host``); with
+``--opensearch``, ``[opensearch]`` and ``[opensearch_configs]``.
 """
 
 from __future__ import annotations
@@ -138,7 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--no-index-sort", action="store_true", help="do not keep documents sorted by log_id and offset"
     )
     parser.add_argument("--install", action="store_true", help="PUT it into the cluster")
-    parser.add_argument("--host", default=None, help="default: [elasticsearch] host")
+    parser.add_argument("--host", default=None, help="default: [elasticsearch] host (or [opensearch] host)")
+    parser.add_argument(
+        "--opensearch", action="store_true", help="install with [opensearch] and [opensearch_configs]"
+    )
     args = parser.parse_args(argv)
     conf: Any = None
     try:
@@ -160,9 +164,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.install:
         print(json.dumps(body, indent=2))
         return 0
-    from airflow_platform_plugins.task_logs.es.client import build_client, client_settings
+    client: Any
+    if args.opensearch:
+        from airflow_platform_plugins.task_logs.es.os_settings import build_opensearch, opensearch_settings
 
-    client = build_client(client_settings(conf, host=args.host))
+        client = build_opensearch(opensearch_settings(conf, host=args.host))
+    else:
+        from airflow_platform_plugins.task_logs.es.client import build_client, client_settings
+
+        client = build_client(client_settings(conf, host=args.host))
     install(client, body)
     print(f"installed index template {NAME!r} for {', '.join(args.index_pattern)}")
     return 0

@@ -73,3 +73,31 @@ def test_a_missing_client_library_names_the_extra(tmp_path: Path, monkeypatch: p
 def test_installed_answers_for_a_missing_parent_package() -> None:
     assert backends._installed("json")
     assert not backends._installed("no_such_parent.child")
+
+
+def os_conf(tmp_path: Path, folder: str, es_host: str = "", **opensearch: str) -> DictConf:
+    values = conf(tmp_path, folder, host=es_host)
+    values.values["opensearch"] = dict(opensearch)
+    return values
+
+
+def test_opensearch_is_picked_by_its_host_when_elasticsearch_has_none(tmp_path: Path) -> None:
+    from airflow_platform_plugins.task_logs.es.os_remote_io import OpenSearchRemoteLogIO
+
+    backend = backends.build_remote_task_log(os_conf(tmp_path, "", host="opensearch", port="9200"))
+    assert type(backend) is OpenSearchRemoteLogIO
+    assert backend.task_handler["class"].endswith("OpenSearchTaskHandler")
+    # Airflow's order: an object store first, then [elasticsearch] host, then [opensearch] host.
+    both = os_conf(tmp_path, "", es_host="http://127.0.0.1:9200", host="opensearch")
+    assert type(backends.build_remote_task_log(both)) is ElasticsearchRemoteLogIO
+    store = os_conf(tmp_path, "s3://bucket/logs", host="opensearch")
+    assert type(backends.build_remote_task_log(store)) is S3RemoteLogIO
+
+
+def test_a_missing_opensearch_client_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backends, "_installed", lambda module: module != "opensearchpy")
+    with pytest.raises(
+        ConfigError,
+        match=r"\[opensearch\] host is set: it needs.*pip install 'airflow-platform-plugins\[opensearch\]'",
+    ):
+        backends.build_remote_task_log(os_conf(tmp_path, "", host="opensearch"))

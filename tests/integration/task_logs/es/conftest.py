@@ -1,4 +1,5 @@
-"""A real Elasticsearch node, and fresh indices with this package's template for each test."""
+"""A real Elasticsearch or OpenSearch node (each test runs on both), and fresh indices with this package's
+template for each test."""
 
 from __future__ import annotations
 
@@ -10,34 +11,36 @@ import pytest
 
 from airflow_platform_plugins.task_logs.es import template
 from airflow_platform_plugins.task_logs.es.reader import LogReader
-from tests.harness.elasticsearch import ElasticsearchNode
+from tests.harness.elasticsearch import SearchNode
 from tests.harness.shipping import FluentShipper
 
 
-@pytest.fixture
-def es(elasticsearch_node: ElasticsearchNode) -> ElasticsearchNode:
-    return elasticsearch_node
+@pytest.fixture(params=["elasticsearch", "opensearch"])
+def es(request: pytest.FixtureRequest) -> SearchNode:
+    """The node of the engine under test: the shared core runs on both, only the client differs."""
+    node: SearchNode = request.getfixturevalue(f"{request.param}_node")
+    return node
 
 
 @pytest.fixture
-def prefix(request: pytest.FixtureRequest, elasticsearch_node: ElasticsearchNode) -> Iterator[str]:
+def prefix(request: pytest.FixtureRequest, es: SearchNode) -> Iterator[str]:
     """An index prefix of this test's own, covered by the index template; deleted afterwards."""
     name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:60]
     prefix = f"it-{name}"
-    client = elasticsearch_node.client()
+    client = es.client()
     body = template.index_template([f"{prefix}*"], settings={"number_of_replicas": 0})
     template.install(client, body, name=prefix)
     try:
         yield prefix
     finally:
-        elasticsearch_node.delete_indices(f"{prefix}*")
+        es.delete_indices(f"{prefix}*")
         client.indices.delete_index_template(name=prefix)
         client.close()
 
 
 @pytest.fixture
-def client(elasticsearch_node: ElasticsearchNode) -> Iterator[Any]:
-    c = elasticsearch_node.client()
+def client(es: SearchNode) -> Iterator[Any]:
+    c = es.client()
     try:
         yield c
     finally:
@@ -45,9 +48,15 @@ def client(elasticsearch_node: ElasticsearchNode) -> Iterator[Any]:
 
 
 @pytest.fixture
-def reader(client: Any, prefix: str, es: ElasticsearchNode) -> Callable[..., LogReader]:
+def reader(client: Any, prefix: str, es: SearchNode) -> Callable[..., LogReader]:
     def make(pattern: str | None = None, **kwargs: Any) -> LogReader:
-        return LogReader(lambda: client, display=es.url, index_patterns=pattern or f"{prefix}*", **kwargs)
+        return LogReader(
+            lambda: client,
+            display=es.url,
+            index_patterns=pattern or f"{prefix}*",
+            engine=es.engine.name,
+            **kwargs,
+        )
 
     return make
 

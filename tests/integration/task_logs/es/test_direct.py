@@ -1,4 +1,7 @@
-"""``write_to_es`` against a real Elasticsearch: idempotent, survives an outage, keeps refused fields."""
+"""``write_to_es``/``write_to_os`` against real Elasticsearch and OpenSearch nodes.
+
+Idempotent, survives an outage, keeps refused fields.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +14,12 @@ import pytest
 
 from airflow_platform_plugins.task_logs.common.processor import ShippingProcessor
 from airflow_platform_plugins.task_logs.es.bulk import BulkSink
-from airflow_platform_plugins.task_logs.es.client import ClientHandle, ClientSettings
+from airflow_platform_plugins.task_logs.es.client import ClientHandle
 from airflow_platform_plugins.task_logs.es.documents import OVERFLOW_FIELD
 from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate
 from airflow_platform_plugins.task_logs.es.reader import LogReader
 from airflow_platform_plugins.task_logs.es.writer import LineWriter
-from tests.harness.elasticsearch import ElasticsearchNode
+from tests.harness.elasticsearch import SearchNode
 from tests.harness.faultproxy import FaultProxy
 from tests.harness.tasklog import TaskLog, wait_for
 
@@ -26,7 +29,7 @@ TEMPLATE = LogIdTemplate("{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}")
 
 
 @pytest.fixture
-def proxy(es: ElasticsearchNode) -> Iterator[FaultProxy]:
+def proxy(es: SearchNode) -> Iterator[FaultProxy]:
     proxy = FaultProxy(es.port)
     try:
         yield proxy
@@ -34,9 +37,17 @@ def proxy(es: ElasticsearchNode) -> Iterator[FaultProxy]:
         proxy.close()
 
 
-def make_writer(url: str, base: Path, index: str, **kwargs: Any) -> LineWriter:
-    client = ClientHandle(ClientSettings((url,), {"request_timeout": 10}))
-    sink = BulkSink(client, target_index=index, display=url, latency=0.2, max_bytes=64 << 10, **kwargs)
+def make_writer(es: SearchNode, url: str, base: Path, index: str, **kwargs: Any) -> LineWriter:
+    client = ClientHandle(es.settings(url, timeout=30), es.build)
+    sink = BulkSink(
+        client,
+        target_index=index,
+        display=url,
+        latency=0.2,
+        max_bytes=64 << 10,
+        engine=es.engine.name,
+        **kwargs,
+    )
     return LineWriter(
         [sink], base_log_folder=str(base), log_id_template=TEMPLATE, upload_timeout=3, retry_max_delay=0.5
     )
@@ -56,17 +67,18 @@ def stored(client: Any, index: str) -> list[dict[str, Any]]:
 
 
 def test_lines_are_indexed_while_the_try_runs_and_never_twice(
-    es: ElasticsearchNode, client: Any, prefix: str, tmp_path: Path
+    es: SearchNode, client: Any, prefix: str, tmp_path: Path
 ) -> None:
     index = f"{prefix}-direct"
-    writer = make_writer(es.url, tmp_path, index)
+    writer = make_writer(es, es.url, tmp_path, index)
     log = TaskLog(tmp_path, REL)
     log.lines(ShippingProcessor(writer), 2000)
 
     wait_for(lambda: len(stored(client, index)) >= 2000, timeout=30, what="indexed before the try ended")
-    assert len(stored(client, index)) == 2000
+    extra = [d["event"] for d in stored(client, index) if not d["event"].startswith("line ")]
+    assert len(stored(client, index)) == 2000, extra[:1]
     assert writer.finish(str(log.path))
-    again = make_writer(es.url, tmp_path, index)  # a retried upload sends the whole file again
+    again = make_writer(es, es.url, tmp_path, index)  # a retried upload sends the whole file again
     assert again.finish(str(log.path))
 
     docs = stored(client, index)
@@ -77,10 +89,10 @@ def test_lines_are_indexed_while_the_try_runs_and_never_twice(
 
 
 def test_an_outage_loses_and_duplicates_nothing(
-    es: ElasticsearchNode, client: Any, prefix: str, tmp_path: Path, proxy: FaultProxy
+    es: SearchNode, client: Any, prefix: str, tmp_path: Path, proxy: FaultProxy
 ) -> None:
     index = f"{prefix}-outage"
-    writer = make_writer(proxy.url, tmp_path, index)
+    writer = make_writer(es, proxy.url, tmp_path, index)
     log = TaskLog(tmp_path, REL)
     processor = ShippingProcessor(writer)
     log.lines(processor, 300, "before")
@@ -99,11 +111,11 @@ def test_an_outage_loses_and_duplicates_nothing(
 
 
 def test_a_field_the_mapping_refuses_is_kept_as_text_and_read_back(
-    es: ElasticsearchNode, client: Any, prefix: str, tmp_path: Path, reader: Callable[..., LogReader]
+    es: SearchNode, client: Any, prefix: str, tmp_path: Path, reader: Callable[..., LogReader]
 ) -> None:
     index = f"{prefix}-refused"
     client.indices.create(index=index, mappings={"properties": {"chan": {"type": "long"}}})
-    writer = make_writer(es.url, tmp_path, index)
+    writer = make_writer(es, es.url, tmp_path, index)
     log = TaskLog(tmp_path, REL)
     log.lines(ShippingProcessor(writer), 5, chan="stdout")
 

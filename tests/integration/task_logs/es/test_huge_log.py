@@ -8,18 +8,20 @@ import sys
 from typing import Any
 
 from tests.harness import bulkload
-from tests.harness.elasticsearch import ElasticsearchNode
+from tests.harness.elasticsearch import SearchNode
 
 LINES = 1_000_000
 # Reads the log in a fresh interpreter; prints lines, order, and memory (RSS after imports and
 # client creation, and the peak the kernel saw).
 READ = r"""
 import json, sys
-from airflow_platform_plugins.task_logs.es.client import ClientHandle, ClientSettings
 from airflow_platform_plugins.task_logs.es.reader import LogReader
+from tests.harness.elasticsearch import ElasticsearchNode, OpenSearchNode
 
-url, pattern, log_id = sys.argv[1:4]
-client = ClientHandle(ClientSettings((url,), {"request_timeout": 300}))
+url, pattern, log_id, engine = sys.argv[1:5]
+node = OpenSearchNode if engine == "OpenSearch" else ElasticsearchNode
+from airflow_platform_plugins.task_logs.es.client import ClientHandle
+client = ClientHandle(node.settings_for(url, timeout=300), node.build)
 client()
 
 def rss_mb():
@@ -28,7 +30,7 @@ def rss_mb():
 
 baseline = rss_mb()
 lines, expected, in_order, first = 0, 0, True, None
-for line in LogReader(client, display=url, index_patterns=pattern).iter_lines(log_id):
+for line in LogReader(client, display=url, index_patterns=pattern, engine=engine).iter_lines(log_id):
     start = line.index('"event":"') + 9
     number = int(line[start:start + 7])
     in_order = in_order and number == expected
@@ -43,13 +45,13 @@ print(json.dumps({**report, "baseline_rss_mb": baseline, "peak_rss_mb": peak}))
 
 
 def test_a_million_line_log_reads_completely_in_order_in_bounded_memory(
-    es: ElasticsearchNode, client: Any, prefix: str
+    es: SearchNode, client: Any, prefix: str
 ) -> None:
     log_id = bulkload.load(client, LINES, index_prefix=prefix)
     assert client.count(index=f"{prefix}-*")["count"] == LINES
 
     result = subprocess.run(
-        [sys.executable, "-c", READ, es.url, f"{prefix}-*", log_id],
+        [sys.executable, "-c", READ, es.url, f"{prefix}-*", log_id, es.engine.name],
         capture_output=True,
         text=True,
         timeout=900,

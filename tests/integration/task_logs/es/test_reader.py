@@ -123,7 +123,8 @@ def test_every_shape_users_have_is_read(
         )
     shipper("fluentd").ship(provider_lines, when=START)
     shapes["provider write_stdout"] = TEMPLATE.render(identity)
-    # The provider's write_to_es: the same documents, bulk-indexed by the provider with random ids.
+    # The provider's write_to_es (and the opensearch provider's write_to_os, which writes the same
+    # documents): bulk-indexed by the provider with random ids.
     identity = TryIdentity("shapes", "provider-es", "r", -1, 1)
     body = []
     for i, text in enumerate(expected):
