@@ -35,6 +35,7 @@ class LeakReport:
     echoed: list[str]  # secrets on the worker's stdout (Airflow's unmasked echo)
     unfiltered: dict[str, list[str]] = field(default_factory=dict)  # flavour -> secrets without the drop
     task_events: dict[str, list[str]] = field(default_factory=dict)  # flavour -> the try's shipped events
+    local_events: list[str] = field(default_factory=list)  # the try's log file, line by line
     indexed: dict[str, list[str]] = field(default_factory=dict)  # secret -> indices holding it
 
 
@@ -106,6 +107,9 @@ def run_secret_task(
     data = printed()
     secrets = [password, masked_token(run_id), variable]
     report = LeakReport(secrets, run_id, echoed=secrets_in(b"".join(data.values()), secrets))
+    report.local_events = [
+        json.loads(line)["event"] for line in path.read_text().splitlines() if line.strip()
+    ]
     for flavour in FLAVOURS:
         unfiltered: list[str] = []
         for name, component in COMPONENTS.items():

@@ -376,6 +376,7 @@ def test_no_secret_reaches_any_index_through_the_shipped_values(es_airflow: EsAi
         assert report.echoed == report.secrets, "Airflow's echo changed: update docs/security.md"
         for flavour, events in report.task_events.items():
             assert report.unfiltered[flavour] == sorted(report.secrets), "the drop is what keeps them out"
+            assert events == report.local_events, "the try's own log: every line, once, in order"
             assert any(e.startswith("print: ***") for e in events), (flavour, events)
             assert any(e.startswith("logged: ***") for e in events), (flavour, events)
     finally:
