@@ -108,6 +108,11 @@ class AzureBlobStore:
     """
 
     def __init__(self, make_client: Any, container: str, prefix: str) -> None:
+        # The client library takes seconds to import on a busy host: import it here, while the task
+        # supervisor sets up logging, not in the first flush (which must be able to report a failure
+        # before a short try ends).
+        import azure.storage.blob  # noqa: F401
+
         self._make_client = make_client
         self._container: Any = None
         self._lock = threading.Lock()

@@ -33,10 +33,16 @@ _CLIENT_OPTIONS: dict[str, Any] = {
 
 
 def _retry_policy() -> Any:
-    """A few quick retries (the client's default waits 15 s and more; the shipper has its own backoff)."""
+    """Two quick retries of failed reads and 5xx answers, none of a refused connection.
+
+    The client's default waits 15 s and more; the shipper has its own backoff and reports the first
+    failure in the task's log, which must happen while the try still writes to it.
+    """
     from azure.storage.blob import ExponentialRetry
 
-    return ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=2, random_jitter_range=1)
+    return ExponentialRetry(
+        initial_backoff=1, increment_base=2, retry_total=2, random_jitter_range=1, retry_connect=0
+    )
 
 
 def _field(extra: dict[str, Any], name: str) -> Any:
