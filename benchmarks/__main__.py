@@ -44,6 +44,9 @@ SIZES = {"20M": 20 << 20, "200M": 200 << 20, "1G": 1 << 30}
 S3_CONTENDERS = ("ours", "provider", "boto3")
 GCS_CONTENDERS = ("ours", "provider", "client")
 AZURE_CONTENDERS = ("ours", "provider", "client")
+# Read-only floors: the plain client's streaming read of the provider's object, split into lines.
+S3_SPLIT_FLOOR = "boto3+lines"
+GCS_SPLIT_FLOOR = "client+lines"
 
 
 def object_section(
@@ -53,12 +56,16 @@ def object_section(
     *,
     module: str,
     contenders: tuple[str, ...],
+    split_floor: str,
     env: dict[str, str],
     reset: Callable[[], None],
     delete_prefix: Callable[[str], None],
     stored_bytes: Callable[[str], int],
 ) -> list[Result]:
-    """Upload then read each size with each contender, ``repeat`` times, contenders taking turns."""
+    """Upload then read each size with each contender, ``repeat`` times, contenders taking turns.
+
+    The plain client (the last contender) and ``split_floor`` read the provider's single object.
+    """
     results: list[Result] = []
     plain = contenders[-1]
     for label in sizes:
@@ -82,9 +89,8 @@ def object_section(
                 if attempt:
                     delete_prefix(prefix)  # keep the server's memory flat; reads use attempt 0
         for _ in range(repeat):
-            for contender in contenders:
-                # The plain client reads the provider's single object.
-                prefix = "provider-0" if contender == plain else f"{contender}-0"
+            for contender in (*contenders, split_floor):
+                prefix = "provider-0" if contender in (plain, split_floor) else f"{contender}-0"
                 result = run(module, contender, "read", size, env, str(base), REL, prefix)
                 runs.setdefault((contender, "read"), []).append(result)
         with open(base / REL, "rb") as log:
@@ -125,6 +131,7 @@ def s3_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
             repeat,
             module="benchmarks.s3_ops",
             contenders=S3_CONTENDERS,
+            split_floor=S3_SPLIT_FLOOR,
             env=env,
             reset=reset,
             delete_prefix=delete_prefix,
@@ -161,6 +168,7 @@ def gcs_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
             repeat,
             module="benchmarks.gcs_ops",
             contenders=GCS_CONTENDERS,
+            split_floor=GCS_SPLIT_FLOOR,
             env=env,
             reset=reset,
             delete_prefix=delete_prefix,
@@ -237,11 +245,17 @@ def main() -> int:
         runs = f"median of {args.repeat} runs, largest peak RSS"
         if "s3" in args.sections:
             results = s3_section(workdir, sizes, args.repeat)
-            print_table(f"S3 task logs (moto server on 127.0.0.1; {runs})", results, ("provider", "boto3"))
+            print_table(
+                f"S3 task logs (moto server on 127.0.0.1; {runs})",
+                results,
+                ("provider", "boto3", S3_SPLIT_FLOOR),
+            )
         if "gcs" in args.sections:
             results = gcs_section(workdir, sizes, args.repeat)
             print_table(
-                f"GCS task logs (fake-gcs-server on 127.0.0.1; {runs})", results, ("provider", "client")
+                f"GCS task logs (fake-gcs-server on 127.0.0.1; {runs})",
+                results,
+                ("provider", "client", GCS_SPLIT_FLOOR),
             )
         if "azure" in args.sections:
             results = azure_section(workdir, sizes, args.repeat)

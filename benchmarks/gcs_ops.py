@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from benchmarks.ops import Action, count_bytes, measure, remote_io_action
+from benchmarks.ops import Action, count_bytes, count_lines, measure, remote_io_action, split_floor
 
 BUCKET = "bench"
 
@@ -64,14 +64,17 @@ def provider(base: str, prefix: str) -> Any:
 
 def main(contender: str, operation: str, base: str, rel: str, prefix: str) -> dict[str, Any]:
     def setup() -> Action:
-        if contender == "client":
+        if contender in ("client", "client+lines"):
             blob = _client().bucket(BUCKET).blob(f"{prefix}/{rel}")
             if operation == "upload":
                 return lambda: blob.upload_from_filename(os.path.join(base, rel)) or {}
 
             def stream_read() -> dict[str, Any]:
                 with blob.open("rb") as stream:
-                    return count_bytes(iter(lambda: stream.read(1 << 20), b""))
+                    blocks = iter(lambda: stream.read(1 << 20), b"")
+                    if contender == "client+lines":
+                        return count_lines(split_floor(blocks))
+                    return count_bytes(blocks)
 
             return stream_read
         io = ours(base, prefix) if contender == "ours" else provider(base, prefix)

@@ -1,7 +1,8 @@
 """One S3 benchmark operation per process: ``python -m benchmarks.s3_ops CONTENDER OPERATION ...``.
 
 Contenders: ``ours`` (this package's S3RemoteLogIO), ``provider`` (the amazon provider's
-S3RemoteLogIO), ``boto3`` (plain ``upload_file`` and a streaming ``get_object``).
+S3RemoteLogIO), ``boto3`` (plain ``upload_file`` and a streaming ``get_object``, bytes only) and
+``boto3+lines`` (read only: the same streaming ``get_object`` split into lines the plain way).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from benchmarks.ops import Action, count_bytes, measure, remote_io_action
+from benchmarks.ops import Action, count_bytes, count_lines, measure, remote_io_action, split_floor
 
 BUCKET = "bench"
 
@@ -65,10 +66,13 @@ def client() -> Any:
 
 def main(contender: str, operation: str, base: str, rel: str, prefix: str) -> dict[str, Any]:
     def setup() -> Action:
-        if contender == "boto3":
+        if contender in ("boto3", "boto3+lines"):
             s3, key = client(), f"{prefix}/{rel}"
             if operation == "upload":
                 return lambda: s3.upload_file(os.path.join(base, rel), BUCKET, key) or {}
+            if contender == "boto3+lines":
+                body = lambda: s3.get_object(Bucket=BUCKET, Key=key)["Body"].iter_chunks(1 << 20)  # noqa: E731
+                return lambda: count_lines(split_floor(body()))
             return lambda: count_bytes(s3.get_object(Bucket=BUCKET, Key=key)["Body"].iter_chunks(1 << 20))
         io = ours(base, prefix) if contender == "ours" else provider(base, prefix)
         # Steady state, as in a running worker or api-server: the client exists before the operation.

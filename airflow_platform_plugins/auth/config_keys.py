@@ -2,7 +2,7 @@
 
 Python values read from the FAB Flask app's config, next to Flask-AppBuilder's own keys.
 :mod:`airflow_platform_plugins.auth.settings` checks how they combine; ``docs/configuration.md`` is
-generated from here (``python -m airflow_platform_plugins.options``).
+generated partly from here (``python -m airflow_platform_plugins.reference``).
 """
 
 from __future__ import annotations
@@ -358,3 +358,31 @@ AUTH_KEYS: tuple[ConfigKey, ...] = (
     AUTH_ROLES_SYNC_AT_LOGIN,
 )
 SECURITY_MANAGER_CLASS = "airflow_platform_plugins.auth.security_manager.JwtHeaderSecurityManager"
+
+
+def reference_markdown() -> str:
+    """The sign-on part of the configuration reference (``docs/configuration.md``)."""
+    out = [
+        "",
+        "## JWT-header sign-on: `webserver_config.py`",
+        "",
+        "The api-server's `webserver_config.py` (`[fab] config_file`) sets "
+        f"`SECURITY_MANAGER_CLASS = {SECURITY_MANAGER_CLASS.rsplit('.', 1)[1]}` (imported from "
+        f"`{SECURITY_MANAGER_CLASS.rsplit('.', 1)[0]}`) and these keys. Give at least one of the key "
+        "sources (`AUTH_JWT_JWKS_URL`, `AUTH_JWT_PUBLIC_KEY_FILE`, `AUTH_JWT_HMAC_SECRET`). Values are "
+        "checked when the api-server starts; a bad one stops it with a message naming the key.",
+        "",
+    ]
+    out += _key_table(k for k in AUTH_KEYS if not k.fab)
+    out += ["", "### Flask-AppBuilder keys, with their FAB names", ""]
+    out += _key_table(k for k in AUTH_KEYS if k.fab)
+    out.append("")
+    return "\n".join(out)
+
+
+def _key_table(keys: Any) -> list[str]:
+    rows = ["| key | default | description |", "|---|---|---|"]
+    for k in keys:
+        default = "(required)" if k.required else f"`{k.default!r}`".replace('"', "'")
+        rows.append(f"| `{k.key}` | {default} | {k.description} |")
+    return rows

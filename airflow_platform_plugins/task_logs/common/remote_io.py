@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Generator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -42,10 +42,12 @@ class RemoteLogIOBase:
         except Exception:
             log.exception("Writing task log %s to %s failed; the local copy is kept", path, self.destination)
 
-    def stream(
-        self, relative_path: str, ti: Any = None
-    ) -> tuple[list[str], list[Generator[str, None, None]]]:
-        """Line generators for each part of the log, for the api-server's streaming reader."""
+    def stream(self, relative_path: str, ti: Any = None) -> tuple[list[str], Sequence[Iterator[str]]]:
+        """Line iterators for each part of the log, for the api-server's streaming reader.
+
+        Each must be a generator or an ``itertools.chain`` (in a list): Airflow's ``FileTaskHandler``
+        takes only those types (and ``islice``) as streams.
+        """
         raise NotImplementedError
 
     def read(self, relative_path: str, ti: Any = None) -> tuple[list[str], list[str] | None]:

@@ -1,12 +1,17 @@
 """Read a task log back from an object store as ordered line streams with bounded memory.
 
 One log may consist of whole objects (the providers' layout) and chunk streams (ours). Each becomes
-one line generator; Airflow's log reader merges the generators by timestamp. Objects are streamed
-and read ahead in parallel within a byte budget, so memory does not grow with the log.
+one line iterator; Airflow's log reader merges them by timestamp. Objects are streamed and read
+ahead in parallel within a byte budget, so memory does not grow with the log.
+
+Each iterator is an ``itertools.chain`` over batches of lines (one batch per MiB), which Airflow
+accepts as a stream like a generator: handing out a line then costs no Python frame, which matters
+at a million lines per 200 MiB.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 
@@ -43,15 +48,15 @@ def _group(store: ObjectStore, relative_path: str) -> dict[str, _LogParts]:
 
 def open_log(
     store: ObjectStore, relative_path: str, *, prefetch_bytes: int = 16 << 20
-) -> tuple[list[str], list[Generator[str, None, None]]]:
-    """Return ``(sources, line generators)`` for the log at ``relative_path``; never raises."""
+) -> tuple[list[str], list[Iterator[str]]]:
+    """Return ``(sources, line iterators)`` for the log at ``relative_path``; never raises."""
     try:
         logs = _group(store, relative_path)
     except RemoteLogError as error:
         where = store.url(keys.log_key(store.prefix, relative_path))
         return [f"Could not list {where}: {error}"], []
     sources: list[str] = []
-    streams: list[Generator[str, None, None]] = []
+    streams: list[Iterator[str]] = []
     for log_name in sorted(logs):
         parts = logs[log_name]
         if parts.whole is not None and parts.whole.size:
@@ -70,15 +75,19 @@ def open_log(
     return sources, streams
 
 
-def _lines(
+def _lines(store: ObjectStore, steps: list[Piece | Gap], prefetch_bytes: int, where: str) -> Iterator[str]:
+    return itertools.chain.from_iterable(_line_batches(store, steps, prefetch_bytes, where))
+
+
+def _line_batches(
     store: ObjectStore, steps: list[Piece | Gap], prefetch_bytes: int, where: str
-) -> Generator[str, None, None]:
+) -> Generator[list[str], None, None]:
+    # Dropping the chain drops this generator, whose ``finally`` stops the read-ahead threads.
     blocks = prefetched(steps, lambda p: store.iter_bytes(p.key, p.skip, p.length), prefetch_bytes)
     try:
-        for batch in split_line_batches(blocks, where):
-            yield from batch
+        yield from split_line_batches(blocks, where)
     except RemoteLogError as error:
-        yield f"Reading {where} failed: {error}"
+        yield [f"Reading {where} failed: {error}"]
     finally:
         blocks.close()
 

@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from airflow_platform_plugins.task_logs.common.connections import (
@@ -155,10 +155,8 @@ class ObjectStoreRemoteLogIO(RemoteLogIOBase):
         self.store.prepare()
         self.shipper.finish(path)
 
-    def stream(
-        self, relative_path: str, ti: Any = None
-    ) -> tuple[list[str], list[Generator[str, None, None]]]:
-        """Line generators for each part of the log, for the api-server's streaming reader."""
+    def stream(self, relative_path: str, ti: Any = None) -> tuple[list[str], list[Iterator[str]]]:
+        """Line iterators for each part of the log, for the api-server's streaming reader."""
         try:
             store = self.store()
         except Exception as exc:

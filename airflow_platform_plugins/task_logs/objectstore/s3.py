@@ -219,13 +219,16 @@ def build_client(fields: ConnectionFields | None) -> Any:
             ),
         )
         session = boto3.session.Session(botocore_session=core, region_name=extra.get("region_name") or None)
-    config = botocore.config.Config(
-        retries={"max_attempts": 3, "mode": "standard"},
-        connect_timeout=5,
-        read_timeout=60,
-        max_pool_connections=32,
-        **(extra.get("botocore_config") or {}),
-    )
+    settings: dict[str, Any] = {
+        "retries": {"max_attempts": 3, "mode": "standard"},
+        "connect_timeout": 5,
+        "read_timeout": 60,
+        "max_pool_connections": 32,
+        # Uploads still send a CRC32 that S3 checks on write; reads do not recompute it over every
+        # byte (a third of a plain read's CPU). ``botocore_config`` in the connection can turn it on.
+        "response_checksum_validation": "when_required",
+    }
+    config = botocore.config.Config(**{**settings, **(extra.get("botocore_config") or {})})
     return session.client("s3", endpoint_url=endpoint, config=config)
 
 

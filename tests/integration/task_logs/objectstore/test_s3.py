@@ -104,6 +104,23 @@ def test_without_a_connection_the_default_credential_chain_is_used(
     assert moto.client().get_object(Bucket=bucket, Key="logs/env")["Body"].read() == b"x\n"
 
 
+@pytest.mark.parametrize(
+    ("botocore_config", "validated"),
+    [({}, False), ({"response_checksum_validation": "when_supported", "connect_timeout": 7}, True)],
+)
+def test_reads_skip_the_checksum_unless_the_connection_asks_for_it(
+    moto: MotoServer, bucket: str, tmp_path: Path, botocore_config: dict[str, Any], validated: bool
+) -> None:
+    """Chunks carry a CRC32 from PutObject; reads ask for it (and recompute it) only if configured."""
+    client = build_client(fields(moto, botocore_config=botocore_config))
+    (tmp_path / "f").write_bytes(b"x\n" * 1000)
+    S3Store(client, bucket, "logs").put_new("logs/c", FileRange(str(tmp_path / "f"), 0, 2000))
+    response = client.get_object(Bucket=bucket, Key="logs/c")
+    assert ("x-amz-checksum-crc32" in response["ResponseMetadata"]["HTTPHeaders"]) is validated
+    assert response["Body"].read() == b"x\n" * 1000
+    assert client.meta.config.connect_timeout == botocore_config.get("connect_timeout", 5)
+
+
 def test_unreachable_endpoint_is_transient() -> None:
     closed = f"http://127.0.0.1:{free_port()}"
     conn = ConnectionFields(
