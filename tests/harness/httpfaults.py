@@ -97,6 +97,7 @@ class HttpFaultProxy:
         """Requests being answered right now, by method."""
         self.requests: list[tuple[float, str, str, str]] = []
         """(time, method, path, outcome) of every request."""
+        self._unanswered: dict[int, tuple[float, str]] = {}
         self._random = random.Random(seed)
         self._blackhole_until = 0.0
         self._loop = asyncio.new_event_loop()
@@ -111,6 +112,11 @@ class HttpFaultProxy:
 
     async def _start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_address=True)
+
+    def oldest_unanswered(self, methods: tuple[str, ...]) -> float | None:
+        """Wall-clock arrival of the oldest request (of ``methods``) not answered yet, if any."""
+        times = [at for at, method in list(self._unanswered.values()) if method in methods]
+        return min(times) if times else None
 
     def blackhole(self, seconds: float) -> None:
         """From now on for ``seconds``, hold every request unanswered (then cut it)."""
@@ -142,6 +148,7 @@ class HttpFaultProxy:
         body = await _read_body(reader, names)
         faults = self.faults
         self.in_flight[method] += 1
+        self._unanswered[id(writer)] = (time.time(), method)
         try:
             if time.monotonic() < self._blackhole_until:
                 self._record(method, path, "blackholed")
@@ -187,6 +194,7 @@ class HttpFaultProxy:
             await writer.drain()
         finally:
             self.in_flight[method] -= 1
+            self._unanswered.pop(id(writer), None)
 
     def _request_bytes(self, method: str, path: str, headers: list[list[str]], body: bytes) -> bytes:
         kept = [

@@ -27,6 +27,19 @@ ES_LOG_ID = LogIdTemplate("{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}"
 _CHUNK = re.compile(r"^(?P<stream>[A-Za-z0-9._-]+)/(?P<start>\d{16})-(?P<end>\d{16})$")
 
 
+def parse_lines(data: bytes) -> list[dict[str, Any]]:
+    """JSON lines; a line cut short (a full disk) becomes ``{"event": <its text>, "partial": True}``."""
+    out = []
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            out.append(dict(json.loads(line)))
+        except ValueError:
+            out.append({"event": line.decode("utf-8", "replace"), "partial": True})
+    return out
+
+
 class Stored:
     """What the store holds for one log: the lines of each host, in stored order."""
 
@@ -50,10 +63,6 @@ class EngineBackend(Protocol):
     def stored(self, rel: str) -> Stored: ...
     def read_back(self, rel: str) -> list[dict[str, Any]]: ...
     def stop(self) -> None: ...
-
-
-def _lines(data: bytes) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in data.splitlines() if line.strip()]
 
 
 class ObjectStoreBackend:
@@ -96,7 +105,7 @@ class ObjectStoreBackend:
                     data += piece
                 position = max(position, end)
             host = stream.rsplit("-", 1)[0]
-            out.by_host.setdefault(host, []).extend(_lines(bytes(data)))
+            out.by_host.setdefault(host, []).extend(parse_lines(bytes(data)))
             out.raw[host] = out.raw.get(host, b"") + bytes(data)
         return out
 

@@ -8,6 +8,7 @@ chosen moment. Each line's ``event`` is ``<prefix>-<n>`` and ``t`` is when it wa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -83,16 +84,24 @@ def main(argv: list[str]) -> int:
     writer = build_writer(cfg["spec"], cfg["base"], cfg["host"], policy)
     processor = ShippingProcessor(writer)
     log = TaskLog(Path(cfg["base"]), cfg["rel"])
+    failed_writes = 0
     for i in range(cfg["lines"]):
-        log.line(processor, f"{cfg['prefix']}-{i:06d}", t=time.time(), pad=cfg.get("pad", ""))
+        try:
+            log.line(processor, f"{cfg['prefix']}-{i:06d}", t=time.time(), pad=cfg.get("pad", ""))
+        except OSError as exc:  # a full disk: the task goes on, as Airflow's does
+            if not failed_writes:
+                print(f"write failed: {exc}", flush=True)
+            failed_writes += 1
         if i == 0:
             print("started", flush=True)
         time.sleep(cfg["interval"])  # the pace of a task writing lines, not a wait for a condition
     print("finishing", flush=True)
     began = time.monotonic()
     done = bool(writer.finish(str(log.path)))
-    print(json.dumps({"finished": done, "seconds": time.monotonic() - began}), flush=True)
-    log.close()
+    result = {"finished": done, "seconds": time.monotonic() - began, "failed_writes": failed_writes}
+    print(json.dumps(result), flush=True)
+    with contextlib.suppress(OSError):
+        log.close()
     return 0
 
 

@@ -33,12 +33,19 @@ class Tally:
     notes: list[str] = field(default_factory=list)
 
     def add_log(self, expected: Sequence[str], stored: Sequence[str]) -> tuple[int, int, int]:
-        """Count one log; ``(lost, duplicated, out of order)`` for it."""
+        """Count one log; ``(lost, duplicated, out of order)`` for it.
+
+        A text the log holds several times (the package's own report lines) is told apart by its
+        occurrence: the second time it is stored matches the second time it was written.
+        """
+        texts = set(expected)
+        expected, stored = _numbered(expected), _numbered(stored)
         position = {event: i for i, event in enumerate(expected)}
-        seen = Counter(stored)
+        seen = set(stored)
         lost = sum(1 for event in expected if event not in seen)
-        duplicated = sum(n - 1 for n in seen.values() if n > 1)
-        unexpected = sum(1 for event in stored if event not in position)
+        extra = [event for event in stored if event not in position]
+        duplicated = sum(1 for event in extra if event.split("\x00", 1)[0] in texts)
+        unexpected = len(extra) - duplicated
         known = [position[event] for event in stored if event in position]
         out_of_order = sum(1 for a, b in itertools.pairwise(known) if b <= a)
         self.expected += len(expected)
@@ -52,6 +59,15 @@ class Tally:
     def note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
+
+
+def _numbered(events: Sequence[str]) -> list[str]:
+    seen: Counter[str] = Counter()
+    out = []
+    for event in events:
+        seen[event] += 1
+        out.append(f"{event}\x00{seen[event]}")
+    return out
 
 
 def merge(tallies: Iterable[Tally]) -> list[Tally]:

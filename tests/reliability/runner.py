@@ -13,7 +13,7 @@ from typing import Any
 
 from tests.harness.processes import ManagedProcess
 from tests.harness.tasklog import wait_for
-from tests.reliability.backends import EngineBackend
+from tests.reliability.backends import EngineBackend, parse_lines
 from tests.reliability.figures import Tally
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,6 +71,7 @@ class Writer:
             env={**os.environ, **(env or {})},
         )
         self.killed_at: float | None = None
+        self.final: dict[str, Any] = {}
 
     def output(self) -> list[str]:
         try:
@@ -100,14 +101,15 @@ class Writer:
         self.process.proc.wait(timeout=timeout)
         for line in reversed(self.output()):
             if line.startswith("{"):
-                return dict(json.loads(line))
+                self.final = dict(json.loads(line))
+                return self.final
         raise AssertionError(f"writer exited with {self.process.proc.returncode}: {self.output()[-20:]}")
 
     def written(self) -> list[dict[str, Any]]:
         """The lines in the local file (what the task logged)."""
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_bytes().splitlines() if line.strip()]
+        return parse_lines(self.path.read_bytes())
 
     def events(self) -> list[str]:
         return [str(line["event"]) for line in self.written()]
@@ -133,8 +135,11 @@ def check_whole(
         figures.runs += 1
         figures.max_finish_seconds = max(figures.max_finish_seconds, float(result["seconds"]))
         stored = backend.stored(writer.rel)
+        unexpected = figures.unexpected
         lost, duplicated, disordered = figures.add_log(writer.events(), stored.events(writer.host))
         bad = []
+        if figures.unexpected > unexpected:
+            bad.append(f"{figures.unexpected - unexpected} stored lines that were never written")
         if not result["finished"]:
             bad.append(f"the final upload gave up after {result['seconds']:.1f} s")
         if lost or duplicated or disordered or stored.gaps or stored.overlap_bytes:

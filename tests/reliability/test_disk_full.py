@@ -1,0 +1,64 @@
+"""Scenario 4, disk full: the local log folder is a small tmpfs (mounted by the test, as root) that
+fills up while the task writes.
+
+The task goes on (its writes fail with ``ENOSPC``), the final upload completes, and every byte that
+reached the local file, the lines before the disk filled up, is stored exactly once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.backends import EngineBackend
+from tests.reliability.plugin import tally
+from tests.reliability.runner import Policy, Writer, check_whole, try_path
+
+SIZE = "256k"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs of :data:`SIZE` (needs root, as the CI runs)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={SIZE},mode=0755", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+    )
+    assert mounted.returncode == 0, f"cannot mount a tmpfs (the suite runs as root): {mounted.stderr}"
+    try:
+        yield disk
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            subprocess.run(["umount", "-l", str(disk)], check=True, capture_output=True)
+
+
+def test_full_disk_keeps_the_task_and_ships_what_was_written(
+    backend: EngineBackend, small_disk: Path
+) -> None:
+    figures = tally("4 disk full", backend.name)
+    figures.note(f"tmpfs size={SIZE}; writes fail with ENOSPC after about 500 lines")
+    writer = Writer(
+        backend.child_spec(f"http://127.0.0.1:{backend.upstream_port}"),
+        small_disk,
+        try_path(run="full"),
+        host="worker-full",
+        prefix="full",
+        lines=1500,
+        interval=0.001,
+        pad="x" * 400,
+        policy=Policy(flush_interval=0.5, upload_timeout=30.0, retry_max_delay=1.0),
+    )
+    problems = check_whole(backend, [writer], figures, timeout=180)
+    assert writer.final.get("failed_writes", 0) > 0, "the disk never filled up"
+    assert any("No space left on device" in line for line in writer.output()), writer.output()[-5:]
+    assert not problems, "\n".join(problems)
+    stored = backend.stored(writer.rel)
+    if stored.raw:
+        assert stored.raw[writer.host] == writer.path.read_bytes(), "stored bytes differ from the disk's"
