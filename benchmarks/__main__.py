@@ -47,6 +47,7 @@ AZURE_CONTENDERS = ("ours", "provider", "client")
 # Read-only floors: the plain client's streaming read of the provider's object, split into lines.
 S3_SPLIT_FLOOR = "boto3+lines"
 GCS_SPLIT_FLOOR = "client+lines"
+AZURE_SPLIT_FLOOR = "client+lines"
 
 
 def object_section(
@@ -207,6 +208,7 @@ def azure_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
             repeat,
             module="benchmarks.azure_ops",
             contenders=AZURE_CONTENDERS,
+            split_floor=AZURE_SPLIT_FLOOR,
             env=env,
             reset=reset,
             delete_prefix=delete_prefix,
@@ -260,7 +262,9 @@ def main() -> int:
         if "azure" in args.sections:
             results = azure_section(workdir, sizes, args.repeat)
             print_table(
-                f"Azure Blob task logs (Azurite on 127.0.0.1; {runs})", results, ("provider", "client")
+                f"Azure Blob task logs (Azurite on 127.0.0.1; {runs})",
+                results,
+                ("provider", "client", AZURE_SPLIT_FLOOR),
             )
         if "es" in args.sections:
             results = es_section(workdir, args.es_lines, SIZES[args.es_index_size], args.repeat)

@@ -2,7 +2,8 @@
 
 Contenders: ``ours`` (this package's AzureBlobRemoteLogIO), ``provider`` (the microsoft-azure
 provider's WasbRemoteLogIO through its WasbHook), ``client`` (plain azure-storage-blob:
-``upload_blob`` of the open file, and a streaming ``download_blob().chunks()``). All use the same
+``upload_blob`` of the open file, and a streaming ``download_blob().chunks()``), and ``client+lines``
+(that streaming read split into lines, the read floor). All use the same
 Azurite account key, through an Airflow connection for the two RemoteLogIOs.
 """
 
@@ -13,7 +14,7 @@ import os
 import sys
 from typing import Any
 
-from benchmarks.ops import Action, count_bytes, measure, remote_io_action
+from benchmarks.ops import Action, count_bytes, count_lines, measure, remote_io_action, split_floor
 
 CONTAINER = "bench"
 CONN_ID = "bench_wasb"
@@ -72,7 +73,7 @@ def provider(base: str, prefix: str) -> Any:
 
 def main(contender: str, operation: str, base: str, rel: str, prefix: str) -> dict[str, Any]:
     def setup() -> Action:
-        if contender == "client":
+        if contender in ("client", "client+lines"):
             blob = _service().get_blob_client(CONTAINER, f"{prefix}/{rel}")
             if operation == "upload":
 
@@ -82,6 +83,8 @@ def main(contender: str, operation: str, base: str, rel: str, prefix: str) -> di
                     return {}
 
                 return upload
+            if contender == "client+lines":
+                return lambda: count_lines(split_floor(blob.download_blob().chunks()))
             return lambda: count_bytes(blob.download_blob().chunks())
         io = ours(base, prefix) if contender == "ours" else provider(base, prefix)
         if contender == "ours":
