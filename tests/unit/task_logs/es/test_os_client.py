@@ -102,3 +102,15 @@ def test_ndjson_bodies_end_with_a_newline() -> None:
     assert _ndjson([{"a": 1}, b'{"b":2}']) == b'{"a": 1}\n{"b":2}\n'
     assert _ndjson(b"x") == b"x\n"
     assert _ndjson("x\n") == b"x\n"
+
+
+def test_the_opensearch_handler_links_to_dashboards(tmp_path: Any) -> None:
+    from types import SimpleNamespace
+
+    from airflow_platform_plugins.task_logs.es.handler import OpenSearchTaskHandler
+
+    handler = OpenSearchTaskHandler(str(tmp_path), frontend="dashboards.example.com/#/?q={log_id}")
+    ti = SimpleNamespace(dag_id="d", task_id="t", run_id="r 1", map_index=-1, try_number=2)
+    assert handler.log_name == "OpenSearch"
+    assert handler.supports_external_link
+    assert handler.get_external_log_url(ti, 1) == "https://dashboards.example.com/#/?q=d-t-r%201--1-1"
