@@ -8,6 +8,7 @@ starts with ``wasb`` selects Azure; ``wasb://path`` (or ``wasbs://path``) names 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Iterator
@@ -108,17 +109,17 @@ class AzureBlobStore:
     """
 
     def __init__(self, make_client: Any, container: str, prefix: str) -> None:
-        # The client library takes seconds to import on a busy host: import it here, while the task
-        # supervisor sets up logging, not in the first flush (which must be able to report a failure
-        # before a short try ends).
-        import azure.storage.blob  # noqa: F401
-
         self._make_client = make_client
         self._container: Any = None
         self._lock = threading.Lock()
         self.container_name = container
         self.prefix = prefix
         self.upload_slots = _UPLOAD_SLOTS
+        # Build the client now (no request is made), while the task supervisor sets up logging, as
+        # the S3 adapter does: the client library takes seconds to import on a busy host, and the
+        # first flush must be able to report an unreachable store before a short try ends.
+        with contextlib.suppress(RemoteLogError):
+            self.container()  # a failure here is reported on first use
 
     def container(self) -> Any:
         """The ``ContainerClient`` (built once)."""
