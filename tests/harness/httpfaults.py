@@ -76,6 +76,8 @@ class Faults:
     partial_bulk: float = 0.0
     """Elasticsearch ``_bulk``: the chance that each document of a request is rejected with 429."""
     reset_mid_body: float = 0.0
+    reset_first: int = 0
+    """Also reset the first this many requests that carry a body (so a short run sees one)."""
     truncate: float = 0.0
     drip: float = 0.0
     latency: tuple[float, float] = (0.0, 0.0)
@@ -168,7 +170,8 @@ class HttpFaultProxy:
                 writer.write(faults.throttle_response)
                 await writer.drain()
                 return
-            if self._chance(faults.reset_mid_body) and body:
+            forced = body and self.counts["reset"] < faults.reset_first
+            if body and (forced or self._chance(faults.reset_mid_body)):
                 self._record(method, path, "reset")
                 await self._send_half(method, path, headers, body)
                 return

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import pytest
 
+from airflow_platform_plugins.task_logs.es import template
 from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate, parse_relative_path
 from airflow_platform_plugins.task_logs.objectstore import keys
 from tests.harness.httpfaults import ES_TOO_MANY, GCS_TOO_MANY, S3_SLOW_DOWN
@@ -144,6 +145,9 @@ class ElasticsearchBackend:
         self.upstream_port = node.port
         self.index = f"rel-{uuid.uuid4().hex[:8]}"
         self.client = node.client()
+        # The package's mapping for this index whatever template another test installed first.
+        body = template.index_template([f"{self.index}*"], settings={"number_of_replicas": 0})
+        template.install(self.client, body, name=self.index)
 
     def child_spec(self, endpoint: str) -> dict[str, Any]:
         return {"kind": "elasticsearch", "endpoint": endpoint, "index": self.index}
@@ -183,6 +187,7 @@ class ElasticsearchBackend:
 
     def stop(self) -> None:
         self.node.delete_indices(f"{self.index}*")
+        self.client.indices.delete_index_template(name=self.index)
         self.client.close()
 
 

@@ -15,6 +15,12 @@ def full(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--reliability-size") == "full")
 
 
+@pytest.fixture(scope="session")
+def kills(request: pytest.FixtureRequest, full: bool) -> int:
+    """Kills per backend in the kill storm."""
+    return int(request.config.getoption("--reliability-kills")) or (100 if full else 10)
+
+
 @pytest.fixture(scope="module", params=sorted(ENGINE_BACKENDS))
 def backend(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

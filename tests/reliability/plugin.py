@@ -26,6 +26,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="reduced",
         help="reduced (few tries, inside tox) or full (tox -e reliability)",
     )
+    group.addoption(
+        "--reliability-kills",
+        type=int,
+        default=0,
+        help="kills per backend in the kill storm (default: 100 full, 10 reduced)",
+    )
     group.addoption("--reliability-report", default="", help="also write the figures table to this file")
 
 

@@ -17,7 +17,7 @@ from tests.reliability.backends import EngineBackend
 from tests.reliability.plugin import tally
 from tests.reliability.runner import Policy, Writer, check_whole, try_path
 
-FAULTS = Faults(reset_mid_body=0.05, truncate=0.05, drip=0.1, latency=(0.0, 0.3))
+FAULTS = Faults(reset_mid_body=0.05, reset_first=1, truncate=0.05, drip=0.1, latency=(0.0, 0.3))
 
 
 def test_flaky_network_loses_and_duplicates_nothing(

@@ -60,8 +60,7 @@ def _wait_for_moment(writer: Writer, moment: str, proxy: HttpFaultProxy, rng: ra
     time.sleep(max(0.0, not_before - time.monotonic()))  # the random moment itself
 
 
-def test_kill_storm(backend: EngineBackend, full: bool, tmp_path: Path) -> None:
-    kills = 100 if full else 10
+def test_kill_storm(backend: EngineBackend, kills: int, tmp_path: Path) -> None:
     rng = random.Random(f"kill-storm-{backend.name}")
     figures = tally(SCENARIO, backend.name)
     figures.note(f"flush interval {POLICY.flush_interval:.0f} s; engine in a child process")

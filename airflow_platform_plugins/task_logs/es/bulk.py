@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 _KEPT = ("log_id", TIMESTAMP, "event", "message", "level", "logger", *IDENTITY_FIELDS)
 _FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"
 _SPLIT_DOCS = 500
+_INDEXED_MAX = 100_000
 
 
 class BulkSink:
@@ -65,6 +66,8 @@ class BulkSink:
         self._install_template = install_template
         self._template_checked = False
         self._lock = threading.Lock()
+        self._indexed: set[str] = set()
+        """``_id``\\ s of a partly failed batch that are indexed already (its retry skips them)."""
         self._action_prefix = b'{"create":{"_index":' + json.dumps(target_index).encode() + b',"_id":"'
 
     def where(self) -> str:
@@ -79,9 +82,18 @@ class BulkSink:
         """Index ``batch``; raise :class:`RemoteLogError` if part of it is not indexed yet (send it again)."""
         client = self._client()
         self._ensure_template(client)
-        failed = self._bulk(client, batch)
-        if not failed:
-            return
+        # A batch sent again after a partial failure: only what was not indexed the last time.
+        with self._lock:
+            pending = [item for item in batch if item[0] not in self._indexed]
+        failed = self._bulk(client, pending) if pending else []
+        with self._lock:
+            if not failed:
+                self._indexed.difference_update(item[0] for item in batch)
+                return
+            if len(self._indexed) > _INDEXED_MAX:
+                self._indexed.clear()  # only costs resending documents (they answer 409)
+            not_indexed = {item[0] for item, _, _ in failed}
+            self._indexed.update(item[0] for item in pending if item[0] not in not_indexed)
         refused = [(item, reason) for item, reason, permanent in failed if permanent]
         if len(refused) < len(failed):
             _, reason, _ = next(f for f in failed if not f[2])
