@@ -1,87 +1,46 @@
-"""Run the demo: moto S3 + Airflow (scheduler, dag-processor, triggerer, api-server) on 127.0.0.1."""
+"""Run a demo on 127.0.0.1: Airflow 3 (scheduler, dag-processor, triggerer, api-server) with this bundle.
+
+``--backend s3|gcs|es``: a task's log in the store while it runs and read back from it afterwards
+(moto server, fake-gcs-server, or an Elasticsearch node). ``--sign-on``: nginx and a small identity
+provider in front of Airflow; prints URLs at which a browser is signed in through the header.
+"""
 
 from __future__ import annotations
 
 import argparse
-import shutil
+import io
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from tests.harness.airflow import AirflowDeployment, events, log_sources
-from tests.harness.moto import MotoServer
-from tests.harness.stores import settings
-
-HERE = Path(__file__).parent
-BUCKET = "airflow-logs"
+from demo import logs, sign_on
+from demo.stores import STORES
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--backend", choices=sorted(STORES), default="s3", help="where task logs go (default s3)"
+    )
+    parser.add_argument("--sign-on", action="store_true", help="show JWT-header sign-on instead of task logs")
     parser.add_argument("--lines", type=int, default=30, help="lines the demo task logs (one every 0.5 s)")
     parser.add_argument(
         "--hold", type=float, default=None, help="keep the servers up this many seconds at the end"
     )
     parser.add_argument("--workdir", default=None, help="keep files here instead of a temporary folder")
     args = parser.parse_args()
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # each step shows as it happens, also in CI logs
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="airflow-platform-plugins-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"Working folder: {workdir}")
-    moto = MotoServer(workdir)
-    moto.client().create_bucket(Bucket=BUCKET)
-    print(f"S3 (moto server):  {moto.url}   bucket {BUCKET}")
-    airflow = AirflowDeployment(
-        workdir / "airflow",
-        dags=[HERE / "dags" / "demo_logs.py"],
-        settings={
-            **settings(f"s3://{BUCKET}/logs", moto.connection()),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__PLATFORM_LOGGING__FLUSH_INTERVAL": "2",
-        },
-    )
-    try:
-        print("Starting Airflow 3 (db migrate, scheduler, dag-processor, triggerer, api-server) ...")
-        started = time.monotonic()
-        airflow.start()
-        password = airflow.login("admin")
-        print(f"Airflow is up after {time.monotonic() - started:.0f} s.")
-        print(f"\n  UI:       {airflow.url}\n  user:     admin\n  password: {password}\n")
-        run = airflow.trigger("demo_logs", conf={"lines": args.lines})
-        print(f"Triggered demo_logs, run {run}; the task logs {args.lines} lines, one every 0.5 s.")
-        airflow.wait_task_state("demo_logs", run, "log_for_a_while", ["running"])
-        time.sleep(6)
-        entries = airflow.read_log("demo_logs", run, "log_for_a_while")
-        shown = [e for e in events(entries) if e.startswith("demo line")]
-        objects = moto.client().list_objects_v2(Bucket=BUCKET).get("Contents", [])
-        print(
-            f"\nWhile the task runs: {len(objects)} chunk objects in S3 so far; "
-            f"the api-server shows {len(shown)} lines:"
-        )
-        for line in shown[-3:]:
-            print(f"  {line}")
-        state = airflow.wait_run("demo_logs", run)
-        shutil.rmtree(airflow.log_folder / "dag_id=demo_logs")
-        entries = airflow.read_log("demo_logs", run, "log_for_a_while")
-        print(f"\nRun finished ({state}); local log folder deleted. The api-server reads it back from:")
-        for source in log_sources(entries):
-            print(f"  {source}")
-        lines = [e for e in events(entries) if e.startswith("demo line")]
-        print(f"{len(lines)} demo lines, first and last:\n  {lines[0]}\n  {lines[-1]}")
-        log_url = f"{airflow.url}/dags/demo_logs/runs/{run}/tasks/log_for_a_while"
-        print(f"\nSee it in the UI: {log_url}")
-        if args.hold is None and sys.stdin.isatty():
-            input("Press Enter to stop the demo ...")
-        elif args.hold:
-            print(f"Keeping the servers up for {args.hold:.0f} s ...")
-            time.sleep(args.hold)
-        ok = state == "success" and len(lines) == args.lines
-        return 0 if ok else 1
-    finally:
-        airflow.stop()
-        moto.stop()
+    if args.sign_on:
+        ok = sign_on.run(workdir, args.hold)
+    else:
+        ok = logs.run(args.backend, workdir, args.lines, args.hold)
+    print("Demo OK." if ok else "Demo FAILED: see above.")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
