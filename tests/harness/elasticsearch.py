@@ -102,7 +102,7 @@ class SearchNode:
     engine = ELASTICSEARCH
 
     def __init__(
-        self, *, heap: str = "1g", settings: dict[str, str] | None = None, timeout: float = 180
+        self, *, heap: str = "1g", settings: dict[str, str] | None = None, timeout: float = 420
     ) -> None:
         zip_path = fetch_distribution(self.engine)
         self.java_home = find_java()
