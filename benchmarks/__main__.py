@@ -31,16 +31,18 @@ from benchmarks.footprint import (
     print_azure_footprint,
     print_footprint,
 )
+from benchmarks.live import live_section, print_live_table
 from benchmarks.logfile import write_log
 from benchmarks.measure import Result, combine, run
 from benchmarks.report import print_table
+from benchmarks.results import Recorder
 from tests.harness.azurite import Azurite
 from tests.harness.gcs import FakeGCSServer
 from tests.harness.moto import MotoServer
 from tests.harness.processes import free_port
 
 REL = "dag_id=bench/run_id=manual__2026-01-01T00:00:00+00:00/task_id=talk/attempt=1.log"
-SIZES = {"20M": 20 << 20, "200M": 200 << 20, "1G": 1 << 30}
+SIZES = {"20M": 20 << 20, "200M": 200 << 20, "1G": 1 << 30, "4G": 4 << 30}
 S3_CONTENDERS = ("ours", "provider", "boto3")
 GCS_CONTENDERS = ("ours", "provider", "client")
 AZURE_CONTENDERS = ("ours", "provider", "client")
@@ -221,13 +223,13 @@ def azure_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="200M,1G", help="comma-separated log sizes: 20M, 200M, 1G")
+    parser.add_argument("--sizes", default="200M,1G", help="comma-separated log sizes: 20M, 200M, 1G, 4G")
     parser.add_argument("--repeat", type=int, default=3, help="runs per operation and contender")
     parser.add_argument("--workdir", default=None)
     parser.add_argument(
         "--sections",
         default="s3,gcs,azure,es,opensearch,footprint,azure-footprint,auth",
-        help="comma-separated: s3, gcs, azure, es, opensearch, footprint, azure-footprint, auth, longtask",
+        help="comma-separated: s3, gcs, azure, es, opensearch, footprint, azure-footprint, auth; longtask and live run only when named",
     )
     parser.add_argument(
         "--es-lines", type=int, default=1_000_000, help="lines of the log read from Elasticsearch"
@@ -238,29 +240,44 @@ def main() -> int:
     )
     parser.add_argument("--auth-rounds", type=int, default=10, help="turns the auth contenders take")
     parser.add_argument("--auth-clients", type=int, default=4, help="clients at once for the throughput run")
+    parser.add_argument(
+        "--live-backends",
+        default="s3,gcs,es_stdout,es_direct",
+        help="live latency: s3, gcs, es_stdout, es_direct",
+    )
+    parser.add_argument("--live-lines", type=int, default=40, help="lines the live-latency task logs")
+    parser.add_argument("--live-interval", type=float, default=0.5, help="seconds between its lines")
+    parser.add_argument("--live-poll", type=float, default=0.25, help="seconds between reads of its log")
     args = parser.parse_args()
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     args.sections = {s.strip() for s in args.sections.split(",")}
+    recorder = Recorder(args={k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()})
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="app-bench-"))
     os.makedirs(workdir, exist_ok=True)
     try:
         runs = f"median of {args.repeat} runs, largest peak RSS"
         if "s3" in args.sections:
+            recorder.start("s3")
             results = s3_section(workdir, sizes, args.repeat)
+            recorder.write("s3", results)
             print_table(
                 f"S3 task logs (moto server on 127.0.0.1; {runs})",
                 results,
                 ("provider", "boto3", S3_SPLIT_FLOOR),
             )
         if "gcs" in args.sections:
+            recorder.start("gcs")
             results = gcs_section(workdir, sizes, args.repeat)
+            recorder.write("gcs", results)
             print_table(
                 f"GCS task logs (fake-gcs-server on 127.0.0.1; {runs})",
                 results,
                 ("provider", "client", GCS_SPLIT_FLOOR),
             )
         if "azure" in args.sections:
+            recorder.start("azure")
             results = azure_section(workdir, sizes, args.repeat)
+            recorder.write("azure", results)
             print_table(
                 f"Azure Blob task logs (Azurite on 127.0.0.1; {runs})",
                 results,
@@ -280,8 +297,16 @@ def main() -> int:
             from benchmarks.longtask import run_longtask
 
             run_longtask(workdir, args.repeat)
+        if "live" in args.sections:
+            recorder.start("live")
+            backends = [b.strip() for b in args.live_backends.split(",") if b.strip()]
+            live = live_section(workdir, backends, args.live_lines, args.live_interval, args.live_poll)
+            recorder.write("live", live)
+            print_live_table(live)
         if "auth" in args.sections:
+            recorder.start("auth")
             auth = auth_section(workdir, args.auth_requests, args.auth_rounds, args.auth_clients)
+            recorder.write("auth", auth)
             print_auth_table(auth, args.auth_clients, verification_cost())
     finally:
         if not args.workdir:

@@ -93,7 +93,7 @@ class ElasticsearchStore:
 
         print("Starting an Elasticsearch node (about a minute) ...")
         self.workdir = workdir
-        self.node = ElasticsearchNode(heap="512m")
+        self.node = ElasticsearchNode(heap="512m", timeout=400)
         self.client = self.node.client()
         template.install(
             self.client, template.index_template([f"{self.index}-*"], settings={"number_of_replicas": 0})
