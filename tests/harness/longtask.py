@@ -1,6 +1,6 @@
 """A long, chatty try simulated on the engine's manual clock, against a real store behind a counting proxy.
 
-The shipper runs its real code on a real server (moto, fake-gcs-server); only time is simulated: each
+The shipper runs its real code on a real server (moto, fake-gcs-server, Azurite); only time is simulated: each
 step appends one flush interval's lines to the local file, advances a :class:`ManualClock` and runs
 one pass of the engine. :class:`CountingStore` keeps the set of stored objects at every moment; the
 proxy in front of the server counts the object bytes the worker sends.
@@ -19,6 +19,7 @@ from airflow_platform_plugins.task_logs.common.processor import ShippingProcesso
 from airflow_platform_plugins.task_logs.objectstore.merger import Merger
 from airflow_platform_plugins.task_logs.objectstore.shipper import Shipper
 from airflow_platform_plugins.task_logs.objectstore.store import FileRange, ObjectInfo
+from tests.harness.azurite import ACCOUNT, Azurite, BlobUploadCounter, connection_string
 from tests.harness.faultproxy import FaultProxy, UploadPayloadCounter
 from tests.harness.gcs import FakeGCSServer
 from tests.harness.moto import MotoServer
@@ -146,6 +147,22 @@ def gcs_backend(workdir: Path, bucket: str) -> Backend:
         )
 
     return Backend("gcs", GCSStore(client, bucket, "logs"), counter, proxy, [proxy.close, server.stop])
+
+
+def azure_backend(azurite: Azurite, container: str) -> Backend:
+    """This package's Azure Blob store reaching Azurite through a proxy that counts Put Blob and Put
+    Block bodies (Put Block List carries only block ids). Azure has no server-side compose: merges
+    upload the covering object from the local file, and those bytes count."""
+    from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
+    from airflow_platform_plugins.task_logs.objectstore.azure import AzureBlobStore
+    from airflow_platform_plugins.task_logs.objectstore.azure_auth import build_service_client
+
+    azurite.client().create_container(container)
+    counter = BlobUploadCounter(f"/{ACCOUNT}/{container}/".encode())
+    proxy = FaultProxy(azurite.port, counter=counter)
+    fields = ConnectionFields("c", extra={"connection_string": connection_string(proxy.url)})
+    store = AzureBlobStore(lambda: build_service_client(fields), container, "logs")
+    return Backend("azure", store, counter, proxy, [proxy.close])
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """A chatty try's shipper in its own process, for SIGKILL tests: ``python -m tests.harness.longtask_child``.
 
-Arguments: ``s3|gcs ENDPOINT BUCKET BASE_LOG_FOLDER run|finish``. ``run`` ships until killed, printing
+Arguments: ``s3|gcs|azure ENDPOINT BUCKET BASE_LOG_FOLDER run|finish`` (for Azure, ENDPOINT is
+Azurite's address and BUCKET the container). ``run`` ships until killed, printing
 ``merge`` just before each merge writes (so the test can kill in the middle of one); ``finish`` ships
 a few more intervals, finishes the try and exits.
 """
@@ -37,6 +38,14 @@ def build_store(kind: str, endpoint: str, bucket: str) -> Any:
         extra = {"endpoint_url": endpoint, "region_name": REGION}
         fields = ConnectionFields("c", login=ACCESS_KEY, password=SECRET_KEY, extra=extra)
         return S3Store(build_client(fields), bucket, "logs")
+    if kind == "azure":
+        from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
+        from airflow_platform_plugins.task_logs.objectstore.azure import AzureBlobStore
+        from airflow_platform_plugins.task_logs.objectstore.azure_auth import build_service_client
+        from tests.harness.azurite import connection_string
+
+        azure = ConnectionFields("c", extra={"connection_string": connection_string(endpoint)})
+        return AzureBlobStore(lambda: build_service_client(azure), bucket, "logs")
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 

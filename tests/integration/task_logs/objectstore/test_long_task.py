@@ -20,6 +20,7 @@ from tests.harness.longtask import (
     Backend,
     CountingStore,
     Simulation,
+    azure_backend,
     gcs_backend,
     s3_backend,
 )
@@ -29,14 +30,15 @@ from tests.harness.tasklog import REL
 HOURS = float(os.environ.get("LONGTASK_HOURS", "1"))
 
 
-@pytest.fixture(params=["s3", "gcs"])
-def backend(
-    request: pytest.FixtureRequest, moto: MotoServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Backend]:
+@pytest.fixture(params=["s3", "gcs", "azure"])
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
     bucket = f"b-{uuid.uuid4().hex[:12]}"
     if request.param == "s3":
+        moto: MotoServer = request.getfixturevalue("moto")
         moto.client().create_bucket(Bucket=bucket)
         made = s3_backend(moto, bucket)
+    elif request.param == "azure":
+        made = azure_backend(request.getfixturevalue("azurite"), bucket)
     else:
         made = gcs_backend(tmp_path_factory.mktemp("gcs"), bucket)
     try:

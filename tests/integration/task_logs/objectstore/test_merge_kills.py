@@ -23,6 +23,7 @@ import pytest
 
 from airflow_platform_plugins.task_logs.objectstore.reader import iter_log_text
 from airflow_platform_plugins.task_logs.objectstore.store import ObjectStore
+from tests.harness.azurite import Azurite
 from tests.harness.gcs import FakeGCSServer
 from tests.harness.longtask import INTERVAL_BYTES
 from tests.harness.longtask_child import build_store
@@ -70,15 +71,21 @@ class Child:
         self.process.stdout.close()
 
 
-@pytest.mark.parametrize("kind", ["s3", "gcs"])
+@pytest.mark.parametrize("kind", ["s3", "gcs", "azure"])
 def test_kills_at_any_moment_leave_an_exact_prefix(
-    kind: str, moto: MotoServer, fake_gcs: FakeGCSServer, tmp_path: Path
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     bucket = f"b-{uuid.uuid4().hex[:12]}"
     if kind == "s3":
+        moto: MotoServer = request.getfixturevalue("moto")
         moto.client().create_bucket(Bucket=bucket)
         endpoint = moto.url
+    elif kind == "azure":
+        azurite: Azurite = request.getfixturevalue("azurite")
+        azurite.client().create_container(bucket)
+        endpoint = azurite.url
     else:
+        fake_gcs: FakeGCSServer = request.getfixturevalue("fake_gcs")
         fake_gcs.client().create_bucket(bucket)
         endpoint = fake_gcs.url
     store = build_store(kind, endpoint, bucket)
