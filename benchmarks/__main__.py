@@ -229,7 +229,8 @@ def main() -> int:
     parser.add_argument(
         "--sections",
         default="s3,gcs,azure,es,opensearch,footprint,azure-footprint,auth",
-        help="comma-separated: s3, gcs, azure, es, opensearch, footprint, azure-footprint, auth; longtask and live run only when named",
+        help="comma-separated: s3, gcs, azure, es, opensearch, footprint, azure-footprint, auth; "
+        "longtask and live run only when named",
     )
     parser.add_argument(
         "--es-lines", type=int, default=1_000_000, help="lines of the log read from Elasticsearch"
