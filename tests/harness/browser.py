@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from tests.harness.prerequisites import CHROMIUM, require
@@ -29,3 +31,18 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+SCREENSHOTS_ENV = "DOCS_SCREENSHOTS"
+"""Set to 1 to have the browser tests save their screenshots for the docs into docs/images/."""
+
+
+def docs_screenshot(page: Any, name: str) -> Path | None:
+    """Save ``page`` as docs/images/``name`` if :data:`SCREENSHOTS_ENV` asks (no test depends on it)."""
+    if os.environ.get(SCREENSHOTS_ENV) != "1":
+        return None
+    DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+    path = DOCS_IMAGES / name
+    page.screenshot(path=str(path))
+    return path

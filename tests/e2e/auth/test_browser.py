@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.auth.conftest import DAG_ID, SignOn
+from tests.harness.browser import docs_screenshot
 from tests.harness.idp import COOKIE
 
 pytestmark = pytest.mark.airflow
@@ -58,6 +59,7 @@ def test_a_viewer_sees_dags_but_cannot_trigger(page: Any, sign_on: SignOn, artif
 def test_an_admin_can_trigger(page: Any, sign_on: SignOn, artifacts: Path) -> None:
     admin = sign_on.new_user("adam", ["airflow-admins"], given_name="Adam", family_name="Admin")
     sign_in(page, sign_on, admin)
+    docs_screenshot(page, "sign-on-signed-in-admin.png")
     runs = sign_on.dag_runs()
     response = trigger_from_the_ui(page)
     assert response.status == 200
