@@ -19,14 +19,16 @@ from airflow_platform_plugins import options
 from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
 from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
 
-# Bounded transfers: each request body or response is buffered whole by the client, so they are
-# kept to a few MiB (larger blobs go up as staged blocks and come down in ranged pieces).
-_TRANSFER = 4 << 20
+# Bounded transfers: the client buffers each request body and response whole. A chunk (at most
+# ``chunk_max_bytes``, 16 MiB by default) goes up in one Put Blob, three times as fast on Azurite as
+# staged 4 MiB blocks; larger bodies are staged in 16 MiB blocks. Reads come down in 4 MiB ranges.
+_PUT = 16 << 20
+_GET = 4 << 20
 _CLIENT_OPTIONS: dict[str, Any] = {
-    "max_single_put_size": _TRANSFER,
-    "max_block_size": _TRANSFER,
-    "max_single_get_size": _TRANSFER,
-    "max_chunk_get_size": _TRANSFER,
+    "max_single_put_size": _PUT,
+    "max_block_size": _PUT,
+    "max_single_get_size": _GET,
+    "max_chunk_get_size": _GET,
     "connection_timeout": 5,
     "read_timeout": 60,
 }

@@ -74,7 +74,7 @@ def test_put_new_keeps_an_existing_blob(azurite: Azurite, container: str, tmp_pa
 def test_a_large_chunk_goes_up_in_blocks_under_the_same_condition(
     azurite: Azurite, container: str, tmp_path: Path
 ) -> None:
-    first = bytes(range(256)) * (40 << 10)  # 10 MiB: more than one request's worth
+    first = bytes(range(256)) * (80 << 10)  # 20 MiB: more than one Put Blob's worth (16 MiB)
     (tmp_path / "a").write_bytes(first)
     (tmp_path / "b").write_bytes(b"z" * len(first))
     store = store_for(azurite, container)
