@@ -34,10 +34,12 @@ BLACKHOLE_MAX = 120.0
 """Longest a held connection waits (every fault is bounded)."""
 
 
-def response(status: int, reason: str, body: bytes, content_type: str = "application/json") -> bytes:
-    """A complete HTTP/1.1 response with ``Content-Length``."""
+def response(
+    status: int, reason: str, body: bytes, content_type: str = "application/json", extra: str = ""
+) -> bytes:
+    """A complete HTTP/1.1 response with ``Content-Length`` (``extra``: more header lines)."""
     head = (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n{extra}"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
     return head.encode() + body
@@ -254,7 +256,8 @@ class HttpFaultProxy:
             else:
                 items.append({kind: dict(_REJECTED_ITEM)})
         payload = json.dumps({"errors": errors, "items": items}).encode()
-        return response(200, "OK", payload), rejected
+        # The Elasticsearch client refuses a 2xx answer without the product header.
+        return response(200, "OK", payload, extra="X-Elastic-Product: Elasticsearch\r\n"), rejected
 
     def close(self) -> None:
         self._blackhole_until = 0.0

@@ -245,6 +245,9 @@ class Shipper:
                 self._settle(tracked, final=True)
         except Exception as error:  # a bug must not stop shipping of other logs, nor the task
             metrics.incr("ship_failures")
+            # A failed upload may have been stored all the same (the answer was lost): list the
+            # stream again before the next one, so it starts where the store ends, not overlapping.
+            tracked.stream = None
             tracked.retry.failed(
                 error,
                 now=self.follower.now(),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -322,3 +323,37 @@ def test_a_late_upload_ships_only_what_its_own_process_wrote(base: Path) -> None
     assert shared.bytes_put == len(mine + theirs)
     ends = [keys.parse_key(keys.log_key("logs", REL), k).end for k in first_puts]  # type: ignore[union-attr]
     assert max(ends) == len(mine), "the first process shipped bytes of the second"
+
+
+class LostAnswerStore(MemoryStore):
+    """Stores the next upload, then fails it: the answer was lost on the way back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lose_next_answer = False
+
+    def put_new(self, key: str, body: FileRange) -> None:
+        super().put_new(key, body)
+        if self.lose_next_answer:
+            self.lose_next_answer = False
+            raise RemoteLogError("connection reset while reading the response")
+
+
+def test_an_upload_whose_answer_was_lost_is_not_stored_again_in_a_longer_chunk(base: Path) -> None:
+    """Regression (reliability suite, flaky network on GCS): the retry shipped from the old offset
+    in a larger chunk, so the store held overlapping chunks (the same bytes twice)."""
+    store = LostAnswerStore()
+    clock = ManualClock()
+    shipper, processor = make(store, base, clock=clock, background=False)
+    log = TaskLog(base)
+    log.lines(processor, 3)
+    store.lose_next_answer = True
+    clock.advance(FAST.flush_interval)
+    shipper.step()
+    log.lines(processor, 3, prefix="more")
+    assert shipper.finish(str(log.path))
+    log_key = keys.log_key(store.prefix, REL)
+    names = [keys.parse_key(log_key, key) for key in store.objects]
+    ranges = sorted((n.start, n.end) for n in names if isinstance(n, keys.ChunkName))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(ranges)), ranges
+    assert stored(store) == log.path.read_bytes()
