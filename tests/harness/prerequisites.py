@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -267,9 +267,23 @@ def npm_part(name: str, package: str, binary: str) -> Command:
                     [npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix), package],
                     what=name,
                     timeout=1800,
+                    env=node_ca_environment(os.environ),
                 )
 
     return Command(name=name, present=lambda: npm_binary(binary).exists(), install=install)
+
+
+def node_ca_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """Node trusts only its own CA list and ``NODE_EXTRA_CA_CERTS``, never ``SSL_CERT_FILE``.
+
+    Behind a TLS-inspecting proxy (a CI network) pip and Go trust the machine's bundle through
+    ``SSL_CERT_FILE``, while npm fails every fetch with ``SELF_SIGNED_CERT_IN_CHAIN``; give npm that
+    same bundle unless ``NODE_EXTRA_CA_CERTS`` is set already.
+    """
+    bundle = environ.get("SSL_CERT_FILE")
+    if environ.get("NODE_EXTRA_CA_CERTS") or not bundle or not Path(bundle).is_file():
+        return {}
+    return {"NODE_EXTRA_CA_CERTS": bundle}
 
 
 def pypi_path(name: str, relative: str) -> Path:

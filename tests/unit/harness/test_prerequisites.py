@@ -159,3 +159,14 @@ def test_a_skipped_test_fails_the_run(tmp_path: Path) -> None:
     assert "skipped" not in result.stdout.splitlines()[-1]
     assert "a skipped test fails here (install the missing part instead)" in result.stdout
     assert "no server here" in result.stdout
+
+
+def test_npm_is_given_the_machines_ca_bundle(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert prerequisites.node_ca_environment({"SSL_CERT_FILE": str(bundle)}) == {
+        "NODE_EXTRA_CA_CERTS": str(bundle)
+    }
+    assert prerequisites.node_ca_environment({"SSL_CERT_FILE": str(bundle), "NODE_EXTRA_CA_CERTS": "x"}) == {}
+    assert prerequisites.node_ca_environment({"SSL_CERT_FILE": str(tmp_path / "missing.pem")}) == {}
+    assert prerequisites.node_ca_environment({}) == {}
