@@ -48,6 +48,7 @@ class _Tracked(Followed):
         "limit",
         "limit_exact",
         "merges",
+        "relist",
         "retry",
         "shipped",
         "stream",
@@ -66,6 +67,7 @@ class _Tracked(Followed):
         self.retry = RetryState()
         self.final = False
         self.merges = MergeState()
+        self.relist = False
 
 
 class Shipper:
@@ -247,7 +249,7 @@ class Shipper:
             metrics.incr("ship_failures")
             # A failed upload may have been stored all the same (the answer was lost): list the
             # stream again before the next one, so it starts where the store ends, not overlapping.
-            tracked.stream = None
+            tracked.relist = True
             tracked.retry.failed(
                 error,
                 now=self.follower.now(),
@@ -313,7 +315,8 @@ class Shipper:
 
     def _identify(self, store: ObjectStore, tracked: _Tracked, f: BinaryIO, size: int) -> bool:
         """Name the stream after the file's first line; resume after what the store already holds."""
-        if tracked.stream is not None and size >= tracked.shipped and size >= tracked.head_len:
+        known = tracked.stream is not None and not tracked.relist
+        if known and size >= tracked.shipped and size >= tracked.head_len:
             f.seek(0)
             if hashlib.sha256(f.read(tracked.head_len)).digest() == tracked.head_digest:
                 return True
@@ -327,11 +330,14 @@ class Shipper:
         if not head:
             return False
         stream = keys.stream_id(self._host, head)
-        if stream != tracked.stream:
-            # List first: if listing fails, nothing about the stream has changed yet.
+        if stream != tracked.stream or tracked.relist:
+            # List first: if listing fails, nothing about the stream has changed yet. The same stream
+            # listed again (after a failed upload) keeps its merge state: its chunks are still ours.
             tracked.shipped = stored_end(store, tracked.key, stream)
-            tracked.stream = stream
-            tracked.merges.restart()
+            if stream != tracked.stream:
+                tracked.stream = stream
+                tracked.merges.restart()
+            tracked.relist = False
         tracked.head_len = len(head)
         tracked.head_digest = hashlib.sha256(head).digest()
         return True

@@ -71,8 +71,11 @@ def test_signed_requests_write_and_read_a_log(
     def read() -> list[str]:
         return [json.loads(line)["event"] for line in io.reader.iter_lines(LOG_ID)]
 
-    wait_for(lambda: len(read()) == 50, timeout=60, what="the signed log read back")
-    assert read() == [json.loads(line)["event"] for line in log.path.read_text().splitlines()]
+    local = [json.loads(line)["event"] for line in log.path.read_text().splitlines()]
+    # The try's log may hold a line the package wrote itself (a retried first request): every line of
+    # the local file, whatever it is, must be read back.
+    wait_for(lambda: read() == local, timeout=60, what="the signed log read back")
+    assert len(local) >= 50
     assert proxy.accepted > 0
     assert proxy.refused == 0
 
