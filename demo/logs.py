@@ -58,7 +58,10 @@ def run(backend: str, workdir: Path, lines: int, hold: float | None) -> bool:
         state = airflow.wait_run(DAG_ID, run_id)
         # A slow store on a loaded machine may still be taking the last lines: wait for them (bounded).
         deadline = time.monotonic() + 120
-        while (store.stored_lines("demo line") or lines) < lines and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            stored = store.stored_lines("demo line")
+            if stored is None or stored >= lines:
+                break
             time.sleep(1)
         shutil.rmtree(airflow.log_folder / f"dag_id={DAG_ID}")
         entries = airflow.read_log(DAG_ID, run_id, TASK_ID)
