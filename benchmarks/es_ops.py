@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -100,8 +101,13 @@ def _provider_lines(handler: Any, ti: Any) -> dict[str, Any]:
             return {"lines": lines, "chars": chars}
 
 
-def _client_pages(client: Any, pattern: str, log_id: str, page_size: int = 5000) -> dict[str, Any]:
-    """The floor: every document of the log by offset, ``search_after``, ``_source`` only, no processing."""
+def floor_pages(
+    search: Callable[[dict[str, Any]], list[Any]], log_id: str, page_size: int = 5000
+) -> dict[str, Any]:
+    """The floor: every document of the log by offset, ``search_after``, ``_source`` only, no processing.
+
+    ``search`` sends one search body with the engine's own client and returns the page's hits.
+    """
     lines = 0
     after = None
     while True:
@@ -113,12 +119,19 @@ def _client_pages(client: Any, pattern: str, log_id: str, page_size: int = 5000)
         }
         if after is not None:
             body["search_after"] = after
-        hits = client.search(index=pattern, filter_path=["hits.hits._source", "hits.hits.sort"], **body)
-        page = hits.body.get("hits", {}).get("hits", [])
+        page = search(body)
         lines += len(page)
         if len(page) < page_size:
             return {"lines": lines}
         after = page[-1]["sort"]
+
+
+def _client_pages(client: Any, pattern: str, log_id: str) -> dict[str, Any]:
+    def search(body: dict[str, Any]) -> list[Any]:
+        hits = client.search(index=pattern, filter_path=["hits.hits._source", "hits.hits.sort"], **body)
+        return list(hits.body.get("hits", {}).get("hits", []))
+
+    return floor_pages(search, log_id)
 
 
 def read(contender: str, url: str, pattern: str, rel: str) -> dict[str, Any]:

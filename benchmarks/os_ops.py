@@ -16,7 +16,7 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
-from benchmarks.es_ops import _provider_lines, _ti
+from benchmarks.es_ops import _provider_lines, _ti, floor_pages
 from benchmarks.ops import Action, count_lines, measure
 
 LOG_ID_TEMPLATE = "{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}"
@@ -92,24 +92,12 @@ def provider(url: str, pattern: str = "_all", index: str = "airflow-logs", base:
     return handler
 
 
-def _client_pages(client: Any, pattern: str, log_id: str, page_size: int = 5000) -> dict[str, Any]:
-    lines = 0
-    after = None
-    while True:
-        body: dict[str, Any] = {
-            "query": {"term": {"log_id": log_id}},
-            "sort": [{"offset": "asc"}],
-            "size": page_size,
-            "track_total_hits": False,
-        }
-        if after is not None:
-            body["search_after"] = after
+def _client_pages(client: Any, pattern: str, log_id: str) -> dict[str, Any]:
+    def search(body: dict[str, Any]) -> list[Any]:
         hits = client.search(index=pattern, body=body, filter_path="hits.hits._source,hits.hits.sort")
-        page = hits.get("hits", {}).get("hits", [])
-        lines += len(page)
-        if len(page) < page_size:
-            return {"lines": lines}
-        after = page[-1]["sort"]
+        return list(hits.get("hits", {}).get("hits", []))
+
+    return floor_pages(search, log_id)
 
 
 def read(contender: str, url: str, pattern: str, rel: str) -> dict[str, Any]:
