@@ -112,18 +112,21 @@ def test_shipping_metrics_reach_airflows_statsd(
     shipped = "airflow.remote_task_log.bytes_shipped"
     logs_airflow.restart_component("scheduler", statsd_settings)
     try:
+        completed = "airflow.remote_task_log.uploads_completed"
         before = statsd.counter(shipped)
+        completed_before = statsd.counter(completed)
         run = logs_airflow.trigger("chatty", conf={"lines": 20, "interval": 0.05, "prefix": "metrics"})
         assert logs_airflow.wait_run("chatty", run) == "success"
         size = len((logs_airflow.log_folder / relative_path("chatty", run, "talk")).read_bytes())
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and statsd.counter(shipped) - before < size:
-            time.sleep(0.2)
+        # The upload's outcome is counted after its bytes: wait for both.
+        wait_for(
+            lambda: statsd.counter(shipped) - before >= size and statsd.counter(completed) > completed_before,
+            timeout=30,
+            what="bytes_shipped and uploads_completed",
+        )
     finally:
         logs_airflow.restart_component("scheduler", {})
-    assert statsd.counter(shipped) - before >= size
     assert statsd.counter("airflow.remote_task_log.chunks_shipped") >= 1
-    assert statsd.counter("airflow.remote_task_log.uploads_completed") >= 1
 
 
 def test_shipping_metrics_reach_prometheus_through_the_charts_statsd_exporter(
@@ -145,6 +148,12 @@ def test_shipping_metrics_reach_prometheus_through_the_charts_statsd_exporter(
         assert logs_airflow.wait_run("chatty", run) == "success"
         size = len((logs_airflow.log_folder / relative_path("chatty", run, "talk")).read_bytes())
         wait_for(lambda: exporter.value(shipped[0], **shipped[1]) >= size, timeout=30, what="bytes_shipped")
+        # The upload's outcome is counted after its bytes (when the supervisor's upload returns): wait for
+        # it too rather than read the exporter at the first moment the bytes add up.
+        completed = ("airflow_task_log_uploads_total", {"backend": "object_store", "outcome": "completed"})
+        wait_for(
+            lambda: exporter.value(completed[0], **completed[1]) >= 1, timeout=30, what="uploads completed"
+        )
         samples = exporter.samples()
     finally:
         logs_airflow.restart_component("scheduler", {})
@@ -153,7 +162,7 @@ def test_shipping_metrics_reach_prometheus_through_the_charts_statsd_exporter(
     def labelled(name: str) -> list[dict[str, str]]:
         return [labels for n, labels, _ in samples if n == name]
 
-    assert {"backend": "object_store", "outcome": "completed"} in labelled("airflow_task_log_uploads_total")
+    assert completed[1] in labelled(completed[0])
     assert labelled("airflow_task_log_chunks_shipped_total") == [{"backend": "object_store"}]
     assert {"backend": "object_store"} in labelled("airflow_task_log_write_duration_seconds_count")
     # Nothing of ours came out under a name of its own (an unmapped StatsD name).

@@ -48,7 +48,9 @@ def signed_conf(tmp_path: Path, url: str) -> DictConf:
                 "opensearch_aws_sigv4": "True",
                 "opensearch_aws_region": REGION,
                 "flush_interval": "0.2",
-                "upload_timeout": "5",
+                # Signing is under test, not speed: a first write that creates the index on a loaded
+                # 2-core CI machine has taken longer than a few seconds.
+                "upload_timeout": "60",
                 "retry_max_delay": "0.5",
             },
         }
@@ -66,7 +68,9 @@ def test_signed_requests_write_and_read_a_log(
     assert io.writer is not None
     log = TaskLog(tmp_path, REL)
     log.lines(ShippingProcessor(io.writer), 50)
-    assert io.writer.finish(str(log.path))
+    assert io.writer.finish(str(log.path)), (
+        f"not all sent: {proxy.accepted} accepted, {proxy.refused} refused"
+    )
 
     def read() -> list[str]:
         return [json.loads(line)["event"] for line in io.reader.iter_lines(LOG_ID)]
