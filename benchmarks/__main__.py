@@ -33,7 +33,7 @@ from benchmarks.footprint import (
 )
 from benchmarks.live import live_section, print_live_table
 from benchmarks.logfile import write_log
-from benchmarks.measure import Result, combine, run
+from benchmarks.measure import Result, combine, failed, run
 from benchmarks.report import print_table
 from benchmarks.results import Recorder
 from tests.harness.azurite import Azurite
@@ -64,10 +64,12 @@ def object_section(
     reset: Callable[[], None],
     delete_prefix: Callable[[str], None],
     stored_bytes: Callable[[str], int],
+    memory_limit: int | None = None,
 ) -> list[Result]:
     """Upload then read each size with each contender, ``repeat`` times, contenders taking turns.
 
-    The plain client (the last contender) and ``split_floor`` read the provider's single object.
+    The plain client (the last contender) and ``split_floor`` read the plain client's single object
+    (the providers' layout). A contender that runs out of ``memory_limit`` is reported as such.
     """
     results: list[Result] = []
     plain = contenders[-1]
@@ -83,30 +85,37 @@ def object_section(
                 copy = workdir / f"copy-{label}-{contender}"
                 shutil.copytree(base, copy)
                 prefix = f"{contender}-{attempt}"
-                result = run(module, contender, "upload", size, env, str(copy), REL, prefix)
+                result = run(
+                    module, contender, "upload", size, env, str(copy), REL, prefix, memory_limit=memory_limit
+                )
                 runs.setdefault((contender, "upload"), []).append(result)
                 shutil.rmtree(copy)
                 # Count only work that was done: a failed upload must not look fast.
-                if stored_bytes(prefix) < size:
+                if not failed(result) and stored_bytes(prefix) < size:
                     raise RuntimeError(f"{contender} upload stored {stored_bytes(prefix)} of {size} bytes")
                 if attempt:
                     delete_prefix(prefix)  # keep the server's memory flat; reads use attempt 0
         for _ in range(repeat):
             for contender in (*contenders, split_floor):
-                prefix = "provider-0" if contender in (plain, split_floor) else f"{contender}-0"
-                result = run(module, contender, "read", size, env, str(base), REL, prefix)
+                prefix = f"{plain}-0" if contender == split_floor else f"{contender}-0"
+                writer = plain if contender == split_floor else contender
+                if failed(runs[(writer, "upload")][0]):
+                    continue  # nothing stored to read
+                result = run(
+                    module, contender, "read", size, env, str(base), REL, prefix, memory_limit=memory_limit
+                )
                 runs.setdefault((contender, "read"), []).append(result)
         with open(base / REL, "rb") as log:
             lines = sum(1 for _ in log)
         for (contender, operation), measured in runs.items():
-            if operation == "read" and any(r.detail.get("lines") != lines for r in measured):
+            if operation == "read" and any(r.detail.get("lines") != lines for r in measured if not failed(r)):
                 raise RuntimeError(f"{contender} read {measured[0].detail.get('lines')} of {lines} lines")
         results += [combine(r) for r in runs.values()]
         shutil.rmtree(base)
     return results
 
 
-def s3_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
+def s3_section(workdir: Path, sizes: list[str], repeat: int, memory_limit: int | None = None) -> list[Result]:
     moto = MotoServer(workdir)
     s3 = moto.client()
 
@@ -139,12 +148,15 @@ def s3_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
             reset=reset,
             delete_prefix=delete_prefix,
             stored_bytes=stored_bytes,
+            memory_limit=memory_limit,
         )
     finally:
         moto.stop()
 
 
-def gcs_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
+def gcs_section(
+    workdir: Path, sizes: list[str], repeat: int, memory_limit: int | None = None
+) -> list[Result]:
     state: dict[str, FakeGCSServer] = {}
 
     def reset() -> None:  # fake-gcs-server keeps everything in memory: start it afresh
@@ -176,13 +188,16 @@ def gcs_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
             reset=reset,
             delete_prefix=delete_prefix,
             stored_bytes=stored_bytes,
+            memory_limit=memory_limit,
         )
     finally:
         if "server" in state:
             state["server"].stop()
 
 
-def azure_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
+def azure_section(
+    workdir: Path, sizes: list[str], repeat: int, memory_limit: int | None = None
+) -> list[Result]:
     state: dict[str, Azurite] = {}
 
     def container() -> Any:
@@ -215,6 +230,7 @@ def azure_section(workdir: Path, sizes: list[str], repeat: int) -> list[Result]:
             reset=reset,
             delete_prefix=delete_prefix,
             stored_bytes=stored_bytes,
+            memory_limit=memory_limit,
         )
     finally:
         if "server" in state:
@@ -225,6 +241,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="200M,1G", help="comma-separated log sizes: 20M, 200M, 1G, 4G")
     parser.add_argument("--repeat", type=int, default=3, help="runs per operation and contender")
+    parser.add_argument(
+        "--memory-limit-gb",
+        type=float,
+        default=14.0,
+        help="address space each object-store contender may use; one that runs out is reported as such",
+    )
     parser.add_argument("--workdir", default=None)
     parser.add_argument(
         "--sections",
@@ -251,6 +273,7 @@ def main() -> int:
     parser.add_argument("--live-poll", type=float, default=0.25, help="seconds between reads of its log")
     args = parser.parse_args()
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    memory_limit = int(args.memory_limit_gb * 1e9)
     args.sections = {s.strip() for s in args.sections.split(",")}
     recorder = Recorder(args={k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()})
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="app-bench-"))
@@ -259,7 +282,7 @@ def main() -> int:
         runs = f"median of {args.repeat} runs, largest peak RSS"
         if "s3" in args.sections:
             recorder.start("s3")
-            results = s3_section(workdir, sizes, args.repeat)
+            results = s3_section(workdir, sizes, args.repeat, memory_limit)
             recorder.write("s3", results)
             print_table(
                 f"S3 task logs (moto server on 127.0.0.1; {runs})",
@@ -268,7 +291,7 @@ def main() -> int:
             )
         if "gcs" in args.sections:
             recorder.start("gcs")
-            results = gcs_section(workdir, sizes, args.repeat)
+            results = gcs_section(workdir, sizes, args.repeat, memory_limit)
             recorder.write("gcs", results)
             print_table(
                 f"GCS task logs (fake-gcs-server on 127.0.0.1; {runs})",
@@ -277,7 +300,7 @@ def main() -> int:
             )
         if "azure" in args.sections:
             recorder.start("azure")
-            results = azure_section(workdir, sizes, args.repeat)
+            results = azure_section(workdir, sizes, args.repeat, memory_limit)
             recorder.write("azure", results)
             print_table(
                 f"Azure Blob task logs (Azurite on 127.0.0.1; {runs})",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,18 +47,54 @@ def peak_rss_mb() -> float:
     return 0.0
 
 
-def run(module: str, contender: str, operation: str, size: int, env: dict[str, str], *args: str) -> Result:
-    """Run ``python -m module contender operation args...``; it prints one JSON line with its timing."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module, contender, operation, *args],
-        stdout=subprocess.PIPE,
-        env={**os.environ, **env},
-    )
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+def run(
+    module: str,
+    contender: str,
+    operation: str,
+    size: int,
+    env: dict[str, str],
+    *args: str,
+    memory_limit: int | None = None,
+) -> Result:
+    """Run ``python -m module contender operation args...``; it prints one JSON line with its timing.
+
+    With ``memory_limit`` (bytes of address space), a contender that runs out of memory gives a
+    result with no time (``nan``) and ``detail["failed"]`` saying so, instead of an error: a machine
+    cannot hold every contender at every size, and that is a finding, not a broken run.
+    """
+
+    def limit() -> None:
+        if memory_limit is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, contender, operation, *args],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            env={**os.environ, **env},
+            preexec_fn=limit,
+        )
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
     if os.waitstatus_to_exitcode(status) != 0:
+        if memory_limit is not None and "MemoryError" in stderr:
+            gb = memory_limit / 1e9
+            return Result(
+                contender,
+                operation,
+                size,
+                math.nan,
+                usage.ru_maxrss / 1024,
+                math.nan,
+                {"failed": f"out of memory (MemoryError under a {gb:.0f} GB address-space limit)"},
+            )
+        sys.stderr.write(stderr[-4000:])
         raise RuntimeError(f"{contender} {operation} failed ({status})")
+    sys.stderr.write(stderr)
     report = json.loads(out.decode().strip().splitlines()[-1])
     return Result(
         contender,
@@ -68,9 +107,19 @@ def run(module: str, contender: str, operation: str, size: int, env: dict[str, s
     )
 
 
+def failed(result: Result) -> bool:
+    """Whether ``result`` is a contender that could not finish (see :func:`run`)."""
+    return "failed" in result.detail
+
+
 def combine(results: list[Result]) -> Result:
-    """Repeated runs of one operation as one result: median time, largest peak RSS."""
-    first = results[0]
+    """Repeated runs of one operation as one result: median time, largest peak RSS.
+
+    If any run failed (see :func:`run`), the result is that failure.
+    """
+    first = next((r for r in results if failed(r)), results[0])
+    if failed(first):
+        return Result(**{**first.__dict__, "detail": {**first.detail, "runs": len(results)}})
     return Result(
         first.contender,
         first.operation,

@@ -47,11 +47,19 @@ def object_store_figure(
         for column, operation in enumerate(("upload", "read")):
             axis = axes[row][column]
             for contender in dict.fromkeys(r["contender"] for r in results):
-                points = sorted(
-                    (r["size"] / MIB, r[field])
-                    for r in results
-                    if r["contender"] == contender and r["operation"] == operation
-                )
+                mine = [r for r in results if r["contender"] == contender and r["operation"] == operation]
+                points = sorted((r["size"] / MIB, r[field]) for r in mine if "failed" not in r["detail"])
+                for r in mine:
+                    if "failed" in r["detail"]:  # a contender the machine could not hold at this size
+                        axis.annotate(
+                            f"{NAMES.get(contender, contender)}: out of memory",
+                            (r["size"] / MIB, 0),
+                            xytext=(0, 12),
+                            textcoords="offset points",
+                            ha="right",
+                            fontsize=7,
+                            color=COLOURS.get(contender),
+                        )
                 if points:
                     xs, ys = zip(*points, strict=True)
                     axis.plot(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from benchmarks.measure import Result
+from benchmarks.measure import Result, failed
 
 
 def _mib(size: int) -> str:
@@ -24,6 +24,12 @@ def print_table(title: str, results: Sequence[Result], baseline_contenders: Sequ
         )
         ratio_time = result.seconds / ours.seconds if ours.seconds else float("nan")
         ratio_rss = result.peak_rss_mb / ours.peak_rss_mb if ours.peak_rss_mb else float("nan")
+        if failed(result):
+            print(
+                f"| {_mib(result.size)} | {result.operation} | {result.contender} "
+                f"| {result.detail['failed']} | over {result.peak_rss_mb:.0f} | - | - | - |"
+            )
+            continue
         print(
             f"| {_mib(result.size)} | {result.operation} | {result.contender} | {result.seconds:.2f} "
             f"| {result.peak_rss_mb:.0f} | {result.baseline_rss_mb:.0f} "
@@ -42,7 +48,7 @@ def print_table(title: str, results: Sequence[Result], baseline_contenders: Sequ
                 ),
                 None,
             )
-            if other is None:
+            if other is None or failed(other) or failed(result):
                 continue
             print(
                 f"- {_mib(result.size)} {result.operation}: ours takes "
