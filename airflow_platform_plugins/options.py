@@ -388,8 +388,9 @@ ES_INSTALL_TEMPLATE = Option(
     "es_install_template",
     "True",
     "boolean",
-    "Elasticsearch ``write_to_es``: create this package's index template for ``target_index`` when no "
-    "template of that name exists (an existing one is never changed).",
+    "Elasticsearch ``write_to_es``: create this package's index template (``airflow-task-logs``) for "
+    "``target_index`` when no template of that name exists; if one exists for other indices only, ours "
+    "goes in beside it as ``airflow-task-logs-<target_index>``. An existing template is never changed.",
 )
 
 # The opensearch provider's [opensearch] options, honoured with the provider's names and defaults. The

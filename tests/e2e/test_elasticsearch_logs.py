@@ -128,6 +128,7 @@ def es_airflow(
         proxy.close()
         elasticsearch_node.delete_indices(f"{SHIPPED_PREFIX}-*")
         elasticsearch_node.delete_indices(f"{DIRECT_INDEX}*")
+        client.options(ignore_status=404).indices.delete_index_template(name=template.NAME)
         client.close()
 
 

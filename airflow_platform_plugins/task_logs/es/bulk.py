@@ -170,8 +170,9 @@ class BulkSink:
                 offset_field=self._offset_field,
             )
             try:
-                if template.install(client, body, overwrite=False):
-                    log.info("Installed index template %r for %s", template.NAME, body["index_patterns"])
+                name = template.ensure(client, body)
+                if name is not None:
+                    log.info("Installed index template %r for %s", name, body["index_patterns"])
             except Exception as exc:
                 error = translate_error(exc, self.where())
                 if not error.permanent:

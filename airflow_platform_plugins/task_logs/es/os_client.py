@@ -256,6 +256,10 @@ class _Indices:
         view = owner if 404 in owner._ignore else owner.options(ignore_status=404)
         return bool(view.request("HEAD", _path("_index_template", name)))
 
+    def get_index_template(self, *, name: str) -> Response:
+        owner = self._owner
+        return owner._answer(owner.request("GET", _path("_index_template", name)))
+
     def put_index_template(self, *, name: str, **body: Any) -> Response:
         owner = self._owner
         return owner._answer(owner.request("PUT", _path("_index_template", name), body=body))

@@ -17,8 +17,10 @@ Print it, or install it, with::
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import importlib
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -115,6 +117,45 @@ def template_patterns(target_index: str) -> list[str]:
     if name.startswith("<") and name.endswith(">"):
         name = name[1:-1].split("{", 1)[0]
     return [f"{name.rstrip('-*')}*"]
+
+
+def covers(theirs: Sequence[str], ours: Sequence[str]) -> bool:
+    """Whether the index patterns ``theirs`` match every index that the patterns ``ours`` stand for."""
+    return all(any(fnmatch.fnmatchcase(p.replace("*", "0"), t) for t in theirs) for p in ours)
+
+
+def name_for(patterns: Sequence[str]) -> str:
+    """A template name of its own for ``patterns`` (``airflow-task-logs-<first pattern>``)."""
+    slug = re.sub(r"[^a-z0-9_-]+", "-", patterns[0].lower()).strip("-_") if patterns else ""
+    return f"{NAME}-{slug}" if slug else NAME
+
+
+def installed_patterns(client: Any, name: str) -> list[str] | None:
+    """The index patterns of the template ``name``, or ``None`` when there is no such template."""
+    answer = client.options(ignore_status=404).indices.get_index_template(name=name)
+    body = getattr(answer, "body", answer)
+    templates = body.get("index_templates") if isinstance(body, dict) else None
+    if not templates:
+        return None
+    return [p for t in templates for p in t.get("index_template", {}).get("index_patterns", [])]
+
+
+def ensure(client: Any, body: dict[str, Any]) -> str | None:
+    """Install ``body`` unless a template already covers its patterns; the name written, or ``None``.
+
+    A template named :data:`NAME` that exists is kept (an operator's own, or another writer's). If it
+    covers other indices only, as when two Airflow deployments with different target indices share a
+    cluster, ``body`` goes in beside it under :func:`name_for` its patterns: an index created without
+    a template would map ``log_id`` as analysed text.
+    """
+    patterns = body["index_patterns"]
+    existing = installed_patterns(client, NAME)
+    if existing is None:
+        return NAME if install(client, body, name=NAME, overwrite=False) else None
+    if covers(existing, patterns):
+        return None
+    name = name_for(patterns)
+    return name if install(client, body, name=name, overwrite=False) else None
 
 
 def install(client: Any, body: dict[str, Any], *, name: str = NAME, overwrite: bool = True) -> bool:

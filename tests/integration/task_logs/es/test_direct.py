@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from airflow_platform_plugins.task_logs.common.processor import ShippingProcessor
+from airflow_platform_plugins.task_logs.es import template
 from airflow_platform_plugins.task_logs.es.bulk import BulkSink
 from airflow_platform_plugins.task_logs.es.client import ClientHandle
 from airflow_platform_plugins.task_logs.es.documents import OVERFLOW_FIELD
@@ -126,3 +127,28 @@ def test_a_field_the_mapping_refuses_is_kept_as_text_and_read_back(
     assert all(json.loads(d[OVERFLOW_FIELD]) == {"chan": "stdout"} for d in docs)
     lines = [json.loads(line) for line in reader(index).iter_lines(LOG_ID)]
     assert [(line["event"], line["chan"]) for line in lines] == [(f"line {i}", "stdout") for i in range(5)]
+
+
+def test_a_template_of_that_name_for_other_indices_does_not_leave_ours_unmapped(
+    es: SearchNode, tmp_path: Path
+) -> None:
+    # Two deployments share the cluster: the other one's template, under the default name, covers
+    # only its own indices. Ours goes in beside it, so log_id stays an exact keyword here too.
+    client = es.client()
+    index = "beside-logs"
+    template.install(client, template.index_template(["someone-else-*"], settings={"number_of_replicas": 0}))
+    try:
+        writer = make_writer(es, es.url, tmp_path, index)
+        log = TaskLog(tmp_path, REL)
+        log.lines(ShippingProcessor(writer), 5)
+        assert writer.finish(str(log.path))
+
+        mapping = client.indices.get_mapping(index=index)
+        assert mapping[index]["mappings"]["properties"]["log_id"] == {"type": "keyword"}
+        assert template.installed_patterns(client, template.NAME) == ["someone-else-*"]
+        assert template.installed_patterns(client, f"{template.NAME}-beside-logs") == ["beside-logs*"]
+    finally:
+        es.delete_indices(f"{index}*")
+        for name in (template.NAME, f"{template.NAME}-beside-logs"):
+            client.options(ignore_status=404).indices.delete_index_template(name=name)
+        client.close()

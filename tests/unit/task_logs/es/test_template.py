@@ -54,3 +54,72 @@ def test_the_command_prints_it(capsys: pytest.CaptureFixture[str]) -> None:
     )
     printed = json.loads(capsys.readouterr().out)
     assert printed["index_patterns"] == ["airflow-logs-*"]
+
+
+@pytest.mark.parametrize(
+    ("theirs", "ours", "covered"),
+    [
+        (["airflow-logs*"], ["airflow-logs*"], True),
+        (["airflow-*"], ["airflow-logs*"], True),
+        (["*"], ["signed-logs*"], True),
+        (["other-*"], ["signed-logs*"], False),
+        (["airflow-logs-2026*"], ["airflow-logs*"], False),
+        (["a*", "signed-*"], ["signed-logs*"], True),
+    ],
+)
+def test_covers_asks_whether_their_patterns_match_every_index_of_ours(
+    theirs: list[str], ours: list[str], covered: bool
+) -> None:
+    assert template.covers(theirs, ours) is covered
+
+
+def test_a_template_of_its_own_is_named_after_the_patterns() -> None:
+    assert template.name_for(["signed-logs*"]) == "airflow-task-logs-signed-logs"
+    assert template.name_for(["Team A/logs*"]) == "airflow-task-logs-team-a-logs"
+    assert template.name_for(["*"]) == "airflow-task-logs"
+
+
+class _Templates:
+    """The index-template calls of the ``elasticsearch`` client, over a dict of name -> patterns."""
+
+    def __init__(self, stored: dict[str, list[str]]) -> None:
+        self.stored = stored
+        self.indices = self
+
+    def options(self, *, ignore_status: int) -> _Templates:
+        assert ignore_status == 404
+        return self
+
+    def get_index_template(self, *, name: str) -> dict[str, object]:
+        if name not in self.stored:
+            return {"error": {"type": "resource_not_found_exception"}, "status": 404}
+        patterns = self.stored[name]
+        return {"index_templates": [{"name": name, "index_template": {"index_patterns": patterns}}]}
+
+    def exists_index_template(self, *, name: str) -> bool:
+        return name in self.stored
+
+    def put_index_template(self, *, name: str, index_patterns: list[str], **_: object) -> None:
+        self.stored[name] = index_patterns
+
+
+def test_ensure_installs_the_template_on_a_cluster_that_has_none() -> None:
+    client = _Templates({})
+    assert template.ensure(client, template.index_template(["airflow-logs*"])) == "airflow-task-logs"
+    assert client.stored == {"airflow-task-logs": ["airflow-logs*"]}
+
+
+def test_ensure_keeps_a_template_that_already_covers_the_indices() -> None:
+    client = _Templates({"airflow-task-logs": ["airflow-*"]})
+    assert template.ensure(client, template.index_template(["airflow-logs*"])) is None
+    assert client.stored == {"airflow-task-logs": ["airflow-*"]}
+
+
+def test_ensure_adds_a_template_beside_one_that_covers_other_indices() -> None:
+    # Two deployments sharing a cluster, each with its own target index: the second one's indices
+    # must not be created with dynamic mappings.
+    client = _Templates({"airflow-task-logs": ["team-a-logs*"]})
+    name = template.ensure(client, template.index_template(["team-b-logs*"]))
+    assert name == "airflow-task-logs-team-b-logs"
+    assert client.stored == {"airflow-task-logs": ["team-a-logs*"], name: ["team-b-logs*"]}
+    assert template.ensure(client, template.index_template(["team-b-logs*"])) is None
