@@ -80,8 +80,12 @@ def run(
         _, status, usage = os.wait4(proc.pid, 0)
         errors.seek(0)
         stderr = errors.read().decode(errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
-        if memory_limit is not None and "MemoryError" in stderr:
+    # A contender may catch the MemoryError and carry on (the providers log upload errors and
+    # return): out of memory is a failure whatever the exit status.
+    out_of_memory = memory_limit is not None and "MemoryError" in stderr
+    if out_of_memory or os.waitstatus_to_exitcode(status) != 0:
+        if out_of_memory:
+            assert memory_limit is not None
             gb = memory_limit / 1e9
             return Result(
                 contender,

@@ -27,6 +27,12 @@ def test_a_contender_over_the_limit_is_reported_out_of_memory() -> None:
     assert result.detail["failed"] == "out of memory (MemoryError under a 1 GB address-space limit)"
 
 
+def test_a_contender_that_catches_its_memory_error_is_still_out_of_memory() -> None:
+    result = run("tests.benchmarks.hog", "swallow", "upload", 1, {}, str(8 * GB), memory_limit=1 * GB)
+
+    assert failed(result)
+
+
 def test_any_other_failure_still_stops_the_run() -> None:
     with pytest.raises(RuntimeError, match="bad read failed"):
         run("tests.benchmarks.hog", "bad", "read", 1, {}, "not-a-number", memory_limit=1 * GB)
