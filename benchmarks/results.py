@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 import time
@@ -59,7 +60,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, float):
-        return round(value, 6)
+        return None if math.isnan(value) else round(value, 6)  # JSON has no NaN (a failed contender)
     return value
 
 
