@@ -206,7 +206,7 @@ UPLOAD_CONCURRENCY = Option(
     "8",
     "integer",
     "Parallel uploads when a backlog is split into several objects (also capped by the store: 16 for "
-    "S3, 8 for GCS).",
+    "S3, 8 for GCS, 1 for Azure Blob, whose client holds each body in memory).",
     minimum=1,
 )
 UPLOAD_TIMEOUT = Option(
