@@ -97,12 +97,19 @@ def object_section(
                     delete_prefix(prefix)  # keep the server's memory flat; reads use attempt 0
         for _ in range(repeat):
             for contender in (*contenders, split_floor):
-                prefix = f"{plain}-0" if contender == split_floor else f"{contender}-0"
-                writer = plain if contender == split_floor else contender
+                writer = plain if contender == split_floor else contender  # whose object it reads
                 if failed(runs[(writer, "upload")][0]):
                     continue  # nothing stored to read
                 result = run(
-                    module, contender, "read", size, env, str(base), REL, prefix, memory_limit=memory_limit
+                    module,
+                    contender,
+                    "read",
+                    size,
+                    env,
+                    str(base),
+                    REL,
+                    f"{writer}-0",
+                    memory_limit=memory_limit,
                 )
                 runs.setdefault((contender, "read"), []).append(result)
         with open(base / REL, "rb") as log:

@@ -82,20 +82,12 @@ def run(
         stderr = errors.read().decode(errors="replace")
     # A contender may catch the MemoryError and carry on (the providers log upload errors and
     # return): out of memory is a failure whatever the exit status.
-    out_of_memory = memory_limit is not None and "MemoryError" in stderr
-    if out_of_memory or os.waitstatus_to_exitcode(status) != 0:
-        if out_of_memory:
-            assert memory_limit is not None
-            gb = memory_limit / 1e9
-            return Result(
-                contender,
-                operation,
-                size,
-                math.nan,
-                usage.ru_maxrss / 1024,
-                math.nan,
-                {"failed": f"out of memory (MemoryError under a {gb:.0f} GB address-space limit)"},
-            )
+    if memory_limit is not None and "MemoryError" in stderr:
+        reason = f"out of memory (MemoryError under a {memory_limit / 1e9:.0f} GB address-space limit)"
+        return Result(
+            contender, operation, size, math.nan, usage.ru_maxrss / 1024, math.nan, {"failed": reason}
+        )
+    if os.waitstatus_to_exitcode(status) != 0:
         sys.stderr.write(stderr[-4000:])
         raise RuntimeError(f"{contender} {operation} failed ({status})")
     sys.stderr.write(stderr)
