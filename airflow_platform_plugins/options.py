@@ -231,7 +231,8 @@ READ_PREFETCH_BYTES = Option(
     "read_prefetch_bytes",
     "16777216",
     "bytes",
-    "Reading: bytes fetched ahead in parallel (ranged reads of up to 8 MiB); bounds the reader's memory.",
+    "Reading: bytes fetched ahead in parallel (ranged reads of up to 8 MiB, counting the 8 MiB range"
+    " the Azure client holds whole); bounds the reader's memory.",
     minimum=0,
 )
 AZURE_ACCOUNT_URL = Option(

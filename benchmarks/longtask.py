@@ -39,6 +39,7 @@ class Tally:
 
     prefix = ""
     upload_slots = 1
+    read_buffer = 0
 
     def __init__(self, *, composes: bool) -> None:
         self.live: set[str] = set()

@@ -49,6 +49,7 @@ class CountingStore:
         self.inner = inner
         self.prefix = inner.prefix
         self.upload_slots = inner.upload_slots
+        self.read_buffer = inner.read_buffer
         self.live: set[str] = set()
         self.calls: dict[str, int] = {}
         self.most = 0

@@ -19,7 +19,7 @@ from airflow_platform_plugins.options import ConfigError
 from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
 from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
 from airflow_platform_plugins.task_logs.common.settings import common_settings
-from airflow_platform_plugins.task_logs.objectstore.azure_auth import build_service_client
+from airflow_platform_plugins.task_logs.objectstore.azure_auth import RANGE_BYTES, build_service_client
 from airflow_platform_plugins.task_logs.objectstore.remote_io import ObjectStoreRemoteLogIO
 from airflow_platform_plugins.task_logs.objectstore.store import FileRange, ObjectInfo
 
@@ -117,6 +117,7 @@ class AzureBlobStore:
         self.container_name = container
         self.prefix = prefix
         self.upload_slots = _UPLOAD_SLOTS
+        self.read_buffer = RANGE_BYTES  # the client reads each range whole
         # Build the client now (no request is made), while the task supervisor sets up logging, as
         # the S3 adapter does: the client library takes seconds to import on a busy host, and the
         # first flush must be able to report an unreachable store before a short try ends.

@@ -138,6 +138,7 @@ class GCSStore:
         self.bucket_name = bucket
         self.prefix = prefix
         self.upload_slots = _UPLOAD_SLOTS
+        self.read_buffer = 0  # ranged reads stream
 
     def _bucket(self) -> Any:
         with self._lock:

@@ -57,10 +57,23 @@ class _Fetch:
             yield bytes(item)
 
 
+def _cost(step: Piece | Gap, buffered: int) -> int:
+    """Most bytes one fetch holds: its queue, plus what the client buffers of one ranged read."""
+    if isinstance(step, Gap):
+        return 0
+    return min(step.length, _PER_FETCH_BLOCKS * BLOCK) + min(step.length, buffered)
+
+
 def prefetched(
-    steps: Iterable[Piece | Gap], open_piece: Callable[[Piece], Iterator[bytes]], budget: int
+    steps: Iterable[Piece | Gap],
+    open_piece: Callable[[Piece], Iterator[bytes]],
+    budget: int,
+    buffered: int = 0,
 ) -> Generator[bytes | Gap, None, None]:
-    """Yield the bytes of ``steps`` in order (gaps as they are), reading ahead within ``budget`` bytes."""
+    """Yield the bytes of ``steps`` in order (gaps as they are), reading ahead within ``budget`` bytes.
+
+    ``buffered`` is what the client holds whole for one ranged read (0 for a streaming client).
+    """
     stop = threading.Event()
     ahead: deque[tuple[Piece | Gap, _Fetch | None]] = deque()
     cost = 0
@@ -69,7 +82,7 @@ def prefetched(
     try:
         while True:
             while nxt is not None and len(ahead) < _MAX_IN_FLIGHT:
-                need = min(nxt.length, _PER_FETCH_BLOCKS * BLOCK) if isinstance(nxt, Piece) else 0
+                need = _cost(nxt, buffered)
                 if ahead and cost + need > budget:
                     break
                 fetch = _Fetch(functools.partial(open_piece, nxt), stop) if isinstance(nxt, Piece) else None
@@ -84,6 +97,6 @@ def prefetched(
                 yield step
                 continue
             yield from fetch.blocks()
-            cost -= min(step.length, _PER_FETCH_BLOCKS * BLOCK)  # type: ignore[union-attr]
+            cost -= _cost(step, buffered)
     finally:
         stop.set()

@@ -83,7 +83,9 @@ def _line_batches(
     store: ObjectStore, steps: list[Piece | Gap], prefetch_bytes: int, where: str
 ) -> Generator[list[str], None, None]:
     # Dropping the chain drops this generator, whose ``finally`` stops the read-ahead threads.
-    blocks = prefetched(steps, lambda p: store.iter_bytes(p.key, p.skip, p.length), prefetch_bytes)
+    blocks = prefetched(
+        steps, lambda p: store.iter_bytes(p.key, p.skip, p.length), prefetch_bytes, store.read_buffer
+    )
     try:
         yield from split_line_batches(blocks, where)
     except RemoteLogError as error:

@@ -92,6 +92,7 @@ class S3Store:
         self.prefix = prefix
         self.put_args = dict(put_args or {})
         self.upload_slots = 16  # bodies stream from the file: parallel PUTs cost little memory
+        self.read_buffer = 0  # ranged reads stream
         self._conditional = True
 
     def url(self, key: str) -> str:

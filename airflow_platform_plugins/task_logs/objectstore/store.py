@@ -100,6 +100,9 @@ class ObjectStore(Protocol):
     upload_slots: int
     """Most ``put_new`` calls worth running at once (bounds the client's buffers)."""
 
+    read_buffer: int
+    """Bytes the client holds whole for one ranged read (0 if it streams); counted in the read-ahead."""
+
     def url(self, key: str) -> str:
         """A human-readable address of ``key`` (``s3://bucket/key``)."""
         ...

@@ -13,6 +13,7 @@ class MemoryStore:
     def __init__(self, prefix: str = "logs") -> None:
         self.prefix = prefix
         self.upload_slots = 8
+        self.read_buffer = 0
         self.objects: dict[str, bytes] = {}
         self.puts: list[str] = []
         self.deletes: list[str] = []

@@ -59,6 +59,16 @@ def test_a_small_budget_limits_how_much_is_read_ahead() -> None:
     assert peak[0] == 1
 
 
+def test_what_the_client_buffers_of_a_range_counts_in_the_budget() -> None:
+    data = {f"k{i}": b"x" * 30 for i in range(10)}
+    streaming, buffering = [0], [0]
+    pieces = [Piece(f"k{i}", 0, 30) for i in range(10)]
+    list(prefetched(pieces, source(data, [0], streaming), budget=60))
+    list(prefetched(pieces, source(data, [0], buffering), budget=60, buffered=30))
+    assert streaming[0] == 2  # 30 bytes of queue each: two fit
+    assert buffering[0] == 1  # 30 of queue and 30 buffered each: one fits
+
+
 def test_errors_reach_the_reader_in_order() -> None:
     def open_piece(piece: Piece) -> Iterator[bytes]:
         if piece.key == "bad":
