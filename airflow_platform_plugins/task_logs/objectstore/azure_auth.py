@@ -22,7 +22,7 @@ from airflow_platform_plugins.task_logs.common.errors import RemoteLogError
 # Bounded transfers: the client buffers each request body and response whole. A chunk (at most
 # ``chunk_max_bytes``, 16 MiB by default) goes up in one Put Blob, three times as fast on Azurite as
 # staged 4 MiB blocks; larger bodies are staged in 16 MiB blocks. Reads come down in 8 MiB ranges:
-# a 200 MiB log reads in 0.52 s against 0.70 s with 4 MiB ranges (docs/decisions.md), and the
+# a 200 MiB log read in 0.52-0.57 s against 0.66-0.76 s with 4 MiB ranges (docs/decisions.md); the
 # read-ahead counts the buffered range in its budget (``AzureBlobStore.read_buffer``).
 _PUT = 16 << 20
 RANGE_BYTES = 8 << 20
