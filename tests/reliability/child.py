@@ -98,7 +98,12 @@ def main(argv: list[str]) -> int:
     print("finishing", flush=True)
     began = time.monotonic()
     done = bool(writer.finish(str(log.path)))
-    result = {"finished": done, "seconds": time.monotonic() - began, "failed_writes": failed_writes}
+    result = {
+        "finished": done,
+        "seconds": time.monotonic() - began,
+        "failed_writes": failed_writes,
+        "dropped_lines": getattr(log.logger._write, "dropped", 0),  # the package's full-disk writer
+    }
     print(json.dumps(result), flush=True)
     with contextlib.suppress(OSError):
         log.close()

@@ -47,11 +47,12 @@ class Writer:
         policy: Policy,
         pad: str = "",
         env: dict[str, str] | None = None,
+        out: Path | None = None,
     ) -> None:
         self.base, self.rel, self.host, self.prefix, self.lines = base, rel, host, prefix, lines
         self.policy = policy
         self.path = base / rel
-        self.out = base / f"writer-{prefix}.out"
+        self.out = out or base / f"writer-{prefix}.out"
         cfg = {
             "spec": spec,
             "base": str(base),

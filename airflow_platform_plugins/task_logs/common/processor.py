@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from typing import Any, Protocol
 
-from airflow_platform_plugins.task_logs.common._structlog import logger_file
+from airflow_platform_plugins.task_logs.common._structlog import logger_file, survive_full_disk
 
 
 class _Tracker(Protocol):
@@ -18,6 +21,9 @@ class ShippingProcessor:
     try's file) and also in the task process, the triggerer and the dag-processor. Only a logger that
     writes a file under ``base_log_folder`` gets tracked; the task process logs to a socket (its file
     has an integer name) and is ignored, so secrets are only ever shipped masked.
+
+    A logger that writes a file also gets a writer that survives a full disk (:mod:`.diskwriter`):
+    Airflow's own fails the task.
     """
 
     __slots__ = ("_track",)
@@ -31,6 +37,19 @@ class ShippingProcessor:
             name = logger_file(logger).name
             if name.__class__ is str:
                 self._track(name, logger)
+                survive_full_disk(logger, report_full_disk)
         except Exception:  # noqa: S110 - logging must never fail a task
             pass
         return event_dict
+
+
+def report_full_disk(path: str, error: OSError) -> None:
+    """Say once, on the process's stderr (the pod's log), that a log file's disk is full; never raises."""
+    with contextlib.suppress(Exception):  # stderr may be on the full disk too
+        print(
+            f"airflow-platform-plugins: cannot write the task log {path}: {error.strerror} in the log"
+            f" folder {os.path.dirname(path)}. Its lines are dropped until there is room; the task goes on"
+            " and what was written is still shipped.",
+            file=sys.stderr,
+            flush=True,
+        )
