@@ -8,8 +8,6 @@ the folder named, and the try and the next task succeed.
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from tests.e2e.conftest import FLUSH_INTERVAL
 from tests.harness.airflow import AirflowDeployment
 from tests.harness.stores import CONN_ID, S3Server, stored_stream_bytes
 from tests.harness.tasklog import wait_for
+from tests.harness.tmpfs import small_tmpfs
 
 pytestmark = pytest.mark.airflow
 
@@ -29,36 +28,25 @@ REL = "dag_id=disk_filler/run_id={run}/task_id=talk/attempt=1.log"
 
 @pytest.fixture
 def full_disk_airflow(tmp_path: Path) -> Iterator[tuple[AirflowDeployment, S3Server]]:
-    """Airflow whose log folder is a 256 KiB tmpfs (mounted as root, as the CI runs), shipping to S3."""
-    logs = tmp_path / "home" / "logs"
-    logs.mkdir(parents=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", str(logs)],
-        capture_output=True,
-        text=True,
-    )
-    assert mounted.returncode == 0, f"cannot mount a tmpfs (the suite runs as root): {mounted.stderr}"
-    store = S3Server(tmp_path / "s3")
-    deployment = AirflowDeployment(
-        tmp_path / "home",
-        dags=[DAGS / "full_disk_dags.py"],
-        settings={
-            **store.settings(),
-            "AIRFLOW__PLATFORM_LOGGING__FLUSH_INTERVAL": str(FLUSH_INTERVAL),
-            "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(
-                tmp_path / "dag-processor-logs"
-            ),
-        },
-    )
-    try:
-        deployment.start()
-        deployment.create_connection(CONN_ID, store.connection())
-        yield deployment, store
-    finally:
-        deployment.stop()
-        store.stop()
-        with contextlib.suppress(subprocess.CalledProcessError):
-            subprocess.run(["umount", "-l", str(logs)], check=True, capture_output=True)
+    """Airflow whose log folder is a 256 KiB tmpfs, shipping to S3."""
+    with small_tmpfs(tmp_path / "home" / "logs", "256k"):
+        store = S3Server(tmp_path / "s3")
+        deployment = AirflowDeployment(
+            tmp_path / "home",
+            dags=[DAGS / "full_disk_dags.py"],
+            settings={
+                **store.settings(),
+                "AIRFLOW__PLATFORM_LOGGING__FLUSH_INTERVAL": str(FLUSH_INTERVAL),
+                "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(tmp_path / "dp-logs"),
+            },
+        )
+        try:
+            deployment.start()
+            deployment.create_connection(CONN_ID, store.connection())
+            yield deployment, store
+        finally:
+            deployment.stop()
+            store.stop()
 
 
 def test_a_full_log_disk_keeps_the_task_and_ships_what_was_written(

@@ -8,13 +8,12 @@ before the disk filled up, is stored exactly once.
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.harness.tmpfs import small_tmpfs
 from tests.reliability.backends import EngineBackend
 from tests.reliability.plugin import tally
 from tests.reliability.runner import Policy, Writer, check_whole, try_path
@@ -24,20 +23,9 @@ SIZE = "256k"
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A tmpfs of :data:`SIZE` (needs root, as the CI runs)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={SIZE},mode=0755", "tmpfs", str(disk)],
-        capture_output=True,
-        text=True,
-    )
-    assert mounted.returncode == 0, f"cannot mount a tmpfs (the suite runs as root): {mounted.stderr}"
-    try:
+    """A tmpfs of :data:`SIZE`."""
+    with small_tmpfs(tmp_path / "disk", SIZE) as disk:
         yield disk
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            subprocess.run(["umount", "-l", str(disk)], check=True, capture_output=True)
 
 
 def test_full_disk_keeps_the_task_and_ships_what_was_written(

@@ -26,10 +26,11 @@ class ShippingProcessor:
     Airflow's own fails the task.
     """
 
-    __slots__ = ("_track",)
+    __slots__ = ("_known", "_track")
 
     def __init__(self, tracker: _Tracker) -> None:
         self._track = tracker.track
+        self._known: Any = None  # the last logger given the full-disk writer: one check per logger
 
     def __call__(self, logger: Any, method_name: str, event_dict: Any) -> Any:
         """Track the file ``logger`` writes to; return ``event_dict`` unchanged."""
@@ -37,7 +38,9 @@ class ShippingProcessor:
             name = logger_file(logger).name
             if name.__class__ is str:
                 self._track(name, logger)
-                survive_full_disk(logger, report_full_disk)
+                if logger is not self._known:
+                    survive_full_disk(logger, report_full_disk)
+                    self._known = logger
         except Exception:  # noqa: S110 - logging must never fail a task
             pass
         return event_dict
