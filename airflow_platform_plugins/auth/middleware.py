@@ -15,6 +15,8 @@ API clients) still takes precedence in Airflow's ``get_user``.
   session and sends the browser to the proxy's sign-out URL.
 - With the header, it must be valid: otherwise the request is refused here (401, 403 or 503 with a
   short reason; an HTML page for browsers), whatever else the request carries.
+- While the metadata database cannot be reached, a request that Airflow would answer with
+  ``500 Database error`` gets ``503`` with ``Retry-After`` instead (:mod:`.database`).
 - Inert unless the FAB security manager is this package's
   :class:`~airflow_platform_plugins.auth.security_manager.JwtHeaderSecurityManager`, so installing the
   package for its task logs changes nothing about authentication.
@@ -27,7 +29,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
-from airflow_platform_plugins.auth import metrics
+from airflow_platform_plugins.auth import database, metrics
 from airflow_platform_plugins.auth.authenticator import Pending
 from airflow_platform_plugins.auth.context import MiddlewareState, proxy_user
 from airflow_platform_plugins.auth.errors import InvalidToken, Rejected
@@ -91,6 +93,7 @@ class JwtHeaderMiddleware:
                     # Airflow 3.3's get_user() honours request.state.user only next to this marker.
                     self._trusted = trusted_user_marker()
                 log.info("JWT-header sign-on active: %s header", auth.header_name)
+                database.install_listener()
             self._auth = auth
         return self._auth
 
@@ -103,6 +106,13 @@ class JwtHeaderMiddleware:
         if auth is None:
             await self.app(scope, receive, send)
             return
+        marks, token = database.watch()
+        try:
+            await self._handle(auth, scope, receive, database.answer_503_when_unreachable(send, marks))
+        finally:
+            database.unwatch(token)
+
+    async def _handle(self, auth: Any, scope: Scope, receive: Receive, send: Send) -> None:
         path = _relative_path(scope)
         if path == _FAB_LOGOUT:
             await _redirect(send, f"{str(scope.get('root_path', '')).rstrip('/')}{_FAB_LOGOUT}/")

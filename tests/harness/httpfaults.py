@@ -3,22 +3,26 @@
 Where :class:`~tests.harness.faultproxy.FaultProxy` cuts whole connections, this proxy reads each
 request, decides its fate with ``random.Random(seed)`` and then, as :class:`Faults` says:
 
-- answers it itself with the store's throttling response (S3 ``503 SlowDown``, GCS ``429``, ES ``429``);
+- answers it itself with the store's throttling response (S3 ``503 SlowDown``, GCS ``429``, Azure
+  ``503 ServerBusy``, Elasticsearch and OpenSearch ``429``);
 - for Elasticsearch ``_bulk``, forwards only part of the documents and reports the others as
   rejected with ``429`` (a partial bulk failure, as a busy node answers);
 - adds latency and jitter, cuts the connection in the middle of the request body, drip-feeds the
   response in small pieces, or truncates it;
 - holds every connection without an answer while a *blackhole* window is open (bounded), then cuts it.
 
-Each request goes to the server on a fresh connection with ``Connection: close``, and the client's
-connection is closed after each answer, so no response framing has to be parsed but the one being
-rewritten. Counters say how many requests arrived and what was done to them; ``in_flight`` says how
-many are being answered right now, by method (tests kill a writer in the middle of an upload with it).
+Each request goes to the server on a fresh connection with ``Connection: close``. The client's
+connection is closed after each answer, and the answer says ``Connection: close``: a client that
+reused the connection would meet a reset that no real server causes. So no response framing has to
+be parsed but the head of each answer and the answers being rewritten. Counters say how many
+requests arrived and what was done to them; ``in_flight`` says how many are being answered right
+now, by method (tests kill a writer in the middle of an upload with it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import threading
@@ -58,6 +62,14 @@ GCS_TOO_MANY = response(
     json.dumps(
         {"error": {"code": 429, "message": "rate limit", "errors": [{"reason": "rateLimitExceeded"}]}}
     ).encode(),
+)
+AZURE_SERVER_BUSY = response(
+    503,
+    "The server is busy.",
+    b'<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code>'
+    b"<Message>The server is busy.\nRequestId:injected</Message></Error>",
+    "application/xml",
+    extra="x-ms-error-code: ServerBusy\r\n",
 )
 ES_TOO_MANY = response(
     429,
@@ -134,14 +146,20 @@ class HttpFaultProxy:
         self.requests.append((time.monotonic(), method, path, outcome))
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answered = False
         try:
-            await self._serve_one(reader, writer)
+            answered = await self._serve_one(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
             pass
         finally:
-            writer.transport.abort()
+            if answered:  # a whole answer: close as a server does, after the client has it all
+                with contextlib.suppress(Exception):
+                    writer.close()
+                    await asyncio.wait_for(writer.wait_closed(), timeout=5)
+            writer.transport.abort()  # a fault (or a client gone): cut the connection
 
-    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Answer one request; whether a whole answer was sent (else the connection is cut)."""
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         method, path = [*lines[0].split(" "), "", ""][:2]
@@ -158,12 +176,12 @@ class HttpFaultProxy:
                 self._record(method, path, "blackholed")
                 while time.monotonic() < self._blackhole_until:
                     await asyncio.sleep(0.05)
-                return
+                return False
             if not faults.applies(method, path):
                 self._record(method, path, "forwarded")
                 writer.write(await self._forward(method, path, headers, body))
                 await writer.drain()
-                return
+                return True
             lo, hi = faults.latency
             if hi > 0:
                 await asyncio.sleep(self._random.uniform(lo, hi))
@@ -171,12 +189,12 @@ class HttpFaultProxy:
                 self._record(method, path, "throttled")
                 writer.write(faults.throttle_response)
                 await writer.drain()
-                return
+                return True
             forced = body and self.counts["reset"] < faults.reset_first
             if body and (forced or self._chance(faults.reset_mid_body)):
                 self._record(method, path, "reset")
                 await self._send_half(method, path, headers, body)
-                return
+                return False
             if faults.partial_bulk > 0 and path.split("?")[0].endswith("/_bulk"):
                 answer, rejected = await self._partial_bulk(method, path, headers, body)
                 self._record(method, path, f"bulk {rejected} rejected" if rejected else "forwarded")
@@ -187,16 +205,17 @@ class HttpFaultProxy:
                 self.counts["truncated"] += 1
                 writer.write(answer[: max(1, len(answer) // 2)])
                 await writer.drain()
-                return
+                return False
             if self._chance(faults.drip):
                 self.counts["dripped"] += 1
                 for start in range(0, len(answer), 97):
                     writer.write(answer[start : start + 97])
                     await writer.drain()
                     await asyncio.sleep(0.002)
-                return
+                return True
             writer.write(answer)
             await writer.drain()
+            return True
         finally:
             self.in_flight[method] -= 1
             self._unanswered.pop(id(writer), None)
@@ -215,7 +234,7 @@ class HttpFaultProxy:
         try:
             upstream_writer.write(self._request_bytes(method, path, headers, body))
             await upstream_writer.drain()
-            return await upstream_reader.read(-1)
+            return closing(await upstream_reader.read(-1))
         finally:
             upstream_writer.transport.abort()
 
@@ -273,6 +292,15 @@ class HttpFaultProxy:
         for task in handlers:
             task.cancel()
         await asyncio.gather(*handlers, return_exceptions=True)
+
+
+def closing(answer: bytes) -> bytes:
+    """``answer`` with ``Connection: close`` in its head (this proxy closes every connection)."""
+    head, sep, body = answer.partition(b"\r\n\r\n")
+    if not sep:
+        return answer
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"connection:")]
+    return b"\r\n".join([*lines, b"Connection: close"]) + sep + body
 
 
 async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:

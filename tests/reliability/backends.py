@@ -21,8 +21,9 @@ import pytest
 from airflow_platform_plugins.task_logs.es import template
 from airflow_platform_plugins.task_logs.es.identity import LogIdTemplate, parse_relative_path
 from airflow_platform_plugins.task_logs.objectstore import keys
-from tests.harness.httpfaults import ES_TOO_MANY, GCS_TOO_MANY, S3_SLOW_DOWN
-from tests.harness.stores import GCSServer, S3Server
+from tests.harness.azurite import connection_string
+from tests.harness.httpfaults import AZURE_SERVER_BUSY, ES_TOO_MANY, GCS_TOO_MANY, S3_SLOW_DOWN
+from tests.harness.stores import AzureServer, GCSServer, S3Server
 
 ES_LOG_ID = LogIdTemplate("{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}")
 _CHUNK = re.compile(r"^(?P<stream>[A-Za-z0-9._-]+)/(?P<start>\d{16})-(?P<end>\d{16})$")
@@ -67,9 +68,11 @@ class EngineBackend(Protocol):
 
 
 class ObjectStoreBackend:
-    """S3 (moto) or GCS (fake-gcs-server), through the e2e harness's servers."""
+    """S3 (moto), GCS (fake-gcs-server) or Azure Blob (Azurite), through the e2e harness's servers."""
 
-    def __init__(self, server: S3Server | GCSServer, upstream_port: int, throttle_response: bytes) -> None:
+    def __init__(
+        self, server: S3Server | GCSServer | AzureServer, upstream_port: int, throttle_response: bytes
+    ) -> None:
         self.server = server
         self.name = server.name
         self.upstream_port = upstream_port
@@ -77,10 +80,15 @@ class ObjectStoreBackend:
         self.prefix = f"rel-{uuid.uuid4().hex[:8]}"
 
     def child_spec(self, endpoint: str) -> dict[str, Any]:
-        spec: dict[str, Any] = {"kind": self.name, "bucket": self.server.bucket, "prefix": self.prefix}
+        spec: dict[str, Any] = {"kind": self.name, "prefix": self.prefix}
         if isinstance(self.server, S3Server):
+            spec["bucket"] = self.server.bucket
             spec["connection"] = self.server.moto.connection(endpoint=endpoint)
+        elif isinstance(self.server, AzureServer):
+            spec["bucket"] = self.server.container
+            spec["connection_string"] = connection_string(endpoint)
         else:
+            spec["bucket"] = self.server.bucket
             spec["endpoint"] = endpoint
         return spec
 
@@ -126,6 +134,13 @@ class ObjectStoreBackend:
                 "c", login=conn["login"], password=conn["password"], extra=conn["extra"]
             )
             return S3Store(build_client(fields), self.server.bucket, self.prefix)
+        if isinstance(self.server, AzureServer):
+            from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
+            from airflow_platform_plugins.task_logs.objectstore.azure import AzureBlobStore
+            from airflow_platform_plugins.task_logs.objectstore.azure_auth import build_service_client
+
+            azure = ConnectionFields("c", extra={"connection_string": self.server.server.connection_string()})
+            return AzureBlobStore(lambda: build_service_client(azure), self.server.container, self.prefix)
         from airflow_platform_plugins.task_logs.objectstore.gcs import GCSStore
 
         return GCSStore(self.server.server.client, self.server.bucket, self.prefix)
@@ -135,12 +150,13 @@ class ObjectStoreBackend:
 
 
 class ElasticsearchBackend:
-    """Direct indexing (``write_to_es``) into a real Elasticsearch node, one index per backend."""
+    """Direct indexing (``write_to_es`` / ``write_to_os``) into a real Elasticsearch or OpenSearch
+    node, one index per backend; the same engine and sink, with the engine's client."""
 
-    name = "elasticsearch"
     throttle_response = ES_TOO_MANY
 
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: Any, name: str = "elasticsearch") -> None:
+        self.name = name
         self.node = node
         self.upstream_port = node.port
         self.index = f"rel-{uuid.uuid4().hex[:8]}"
@@ -150,7 +166,7 @@ class ElasticsearchBackend:
         template.install(self.client, body, name=self.index)
 
     def child_spec(self, endpoint: str) -> dict[str, Any]:
-        return {"kind": "elasticsearch", "endpoint": endpoint, "index": self.index}
+        return {"kind": self.name, "endpoint": endpoint, "index": self.index}
 
     def stored(self, rel: str) -> Stored:
         identity = parse_relative_path(rel)
@@ -182,7 +198,8 @@ class ElasticsearchBackend:
 
         identity = parse_relative_path(rel)
         assert identity is not None, rel
-        reader = LogReader(lambda: self.client, display=self.node.url, index_patterns=self.index)
+        client = self.node.build(self.node.settings())
+        reader = LogReader(lambda: client, display=self.node.url, index_patterns=self.index)
         return [json.loads(line) for line in reader.iter_lines(ES_LOG_ID.render(identity)) if line.strip()]
 
     def stop(self) -> None:
@@ -201,15 +218,26 @@ def _gcs(workdir: Path, request: pytest.FixtureRequest) -> EngineBackend:
     return ObjectStoreBackend(server, server.proxy.target_port, GCS_TOO_MANY)
 
 
+def _azure(workdir: Path, request: pytest.FixtureRequest) -> EngineBackend:
+    server = AzureServer(workdir)
+    return ObjectStoreBackend(server, server.server.port, AZURE_SERVER_BUSY)
+
+
 def _elasticsearch(workdir: Path, request: pytest.FixtureRequest) -> EngineBackend:
     return ElasticsearchBackend(request.getfixturevalue("elasticsearch_node"))
+
+
+def _opensearch(workdir: Path, request: pytest.FixtureRequest) -> EngineBackend:
+    return ElasticsearchBackend(request.getfixturevalue("opensearch_node"), "opensearch")
 
 
 ENGINE_BACKENDS: dict[str, Callable[[Path, pytest.FixtureRequest], EngineBackend]] = {
     "s3": _s3,
     "gcs": _gcs,
+    "azure": _azure,
     "elasticsearch": _elasticsearch,
+    "opensearch": _opensearch,
 }
-"""Every backend the scenarios run against (OpenSearch and Azure Blob join here when they land)."""
-BULK_BACKENDS = {"elasticsearch"}
+"""Every backend the scenarios run against."""
+BULK_BACKENDS = {"elasticsearch", "opensearch"}
 """Backends whose writes can fail in part (a ``_bulk`` with some items rejected)."""

@@ -3,13 +3,17 @@ with the package's shipping engine for one backend, and finishes it as Airflow's
 
 Run as ``python -m tests.reliability.child '<json>'``. It prints ``started`` after the first line,
 ``finishing`` before the final upload and a JSON result after it, so the parent can kill it at a
-chosen moment. Each line's ``event`` is ``<prefix>-<n>`` and ``t`` is when it was written.
+chosen moment. Each line's ``event`` is ``<prefix>-<n>`` and ``t`` is when it was written. With
+``rels`` it writes several logs at once, as a triggerer does; with ``go_file`` it prints ``ready``
+and waits for that file before its first line, so that many writers start together.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -23,19 +27,24 @@ from tests.harness.tasklog import TaskLog
 def build_writer(spec: dict[str, Any], base: str, host: str, policy: ShippingPolicy) -> Any:
     """The package's writer for ``spec`` (see :meth:`EngineBackend.child_spec`)."""
     kind = spec["kind"]
-    if kind == "elasticsearch":
+    if kind in ("elasticsearch", "opensearch"):
         from airflow_platform_plugins.task_logs.es.bulk import BulkSink
-        from airflow_platform_plugins.task_logs.es.client import ClientHandle, ClientSettings
+        from airflow_platform_plugins.task_logs.es.client import ClientHandle
         from airflow_platform_plugins.task_logs.es.writer import LineWriter
+        from tests.harness.elasticsearch import ElasticsearchNode, OpenSearchNode
         from tests.reliability.backends import ES_LOG_ID
 
-        client = ClientHandle(ClientSettings((spec["endpoint"],), {"request_timeout": 10}))
+        engine = OpenSearchNode if kind == "opensearch" else ElasticsearchNode
+        client = ClientHandle(engine.settings_for(spec["endpoint"], timeout=10), build=engine.build)
         sink = BulkSink(
             client,
             target_index=spec["index"],
             display=spec["endpoint"],
             latency=policy.flush_interval,
             max_bytes=1 << 20,
+            # The suite installed the package's template for this index (as an operator does with
+            # es_install_template = False); each writer then starts with its first _bulk.
+            install_template=False,
         )
         return LineWriter(
             [sink],
@@ -69,9 +78,26 @@ def build_writer(spec: dict[str, Any], base: str, host: str, policy: ShippingPol
             )
 
         store = GCSStore(make_client, spec["bucket"], spec["prefix"])
+    elif kind == "azure":
+        from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
+        from airflow_platform_plugins.task_logs.objectstore.azure import AzureBlobStore
+        from airflow_platform_plugins.task_logs.objectstore.azure_auth import build_service_client
+
+        fields = ConnectionFields("c", extra={"connection_string": spec["connection_string"]})
+        store = AzureBlobStore(lambda: build_service_client(fields), spec["bucket"], spec["prefix"])
     else:
         raise ValueError(f"unknown backend kind {kind!r}")
     return Shipper(lambda: store, prefix=spec["prefix"], base_log_folder=base, policy=policy, host=host)
+
+
+def _wait_for_go(path: str, timeout: float = 600.0) -> None:
+    """Block until ``path`` exists: every writer of a scenario starts its lines at the same moment."""
+    print("ready", flush=True)
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no go signal at {path} within {timeout:.0f} s")
+        time.sleep(0.02)  # polling the condition, not a stand-in for it
 
 
 def main(argv: list[str]) -> int:
@@ -81,33 +107,53 @@ def main(argv: list[str]) -> int:
         upload_timeout=cfg["upload_timeout"],
         retry_max_delay=cfg["retry_max_delay"],
     )
+    rss_before = _rss_mb()
     writer = build_writer(cfg["spec"], cfg["base"], cfg["host"], policy)
     processor = ShippingProcessor(writer)
-    log = TaskLog(Path(cfg["base"]), cfg["rel"])
+    # One log per try; a triggerer process writes the logs of many deferred tries at once.
+    logs = [TaskLog(Path(cfg["base"]), rel) for rel in cfg.get("rels") or [cfg["rel"]]]
+    if cfg.get("go_file"):
+        _wait_for_go(cfg["go_file"])
+    began_writing = time.time()
     failed_writes = 0
     for i in range(cfg["lines"]):
-        try:
-            log.line(processor, f"{cfg['prefix']}-{i:06d}", t=time.time(), pad=cfg.get("pad", ""))
-        except OSError as exc:  # a full disk: the task goes on, as Airflow's does
-            if not failed_writes:
-                print(f"write failed: {exc}", flush=True)
-            failed_writes += 1
+        for log in logs:
+            try:
+                log.line(processor, f"{cfg['prefix']}-{i:06d}", t=time.time(), pad=cfg.get("pad", ""))
+            except OSError as exc:  # a full disk: the task goes on, as Airflow's does
+                if not failed_writes:
+                    print(f"write failed: {exc}", flush=True)
+                failed_writes += 1
         if i == 0:
             print("started", flush=True)
         time.sleep(cfg["interval"])  # the pace of a task writing lines, not a wait for a condition
     print("finishing", flush=True)
     began = time.monotonic()
-    done = bool(writer.finish(str(log.path)))
+    done = all([bool(writer.finish(str(log.path))) for log in logs])
+    cpu = os.times()
     result = {
         "finished": done,
         "seconds": time.monotonic() - began,
         "failed_writes": failed_writes,
-        "dropped_lines": getattr(log.logger._write, "dropped", 0),  # the package's full-disk writer
+        "dropped_lines": getattr(logs[0].logger._write, "dropped", 0),  # the package's full-disk writer
+        "began_writing": began_writing,
+        "ended": time.time(),
+        # What shipping costs this process: the CPU of every thread but the one writing the lines
+        # (the engine's), and the memory the engine and its client library added.
+        "shipper_cpu_seconds": max(0.0, cpu.user + cpu.system - time.thread_time()),
+        "rss_before_engine_mb": rss_before,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     print(json.dumps(result), flush=True)
-    with contextlib.suppress(OSError):
-        log.close()
+    for log in logs:
+        with contextlib.suppress(OSError):
+            log.close()
     return 0
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ def kills(request: pytest.FixtureRequest, full: bool) -> int:
     return int(request.config.getoption("--reliability-kills")) or (100 if full else 10)
 
 
-@pytest.fixture(scope="module", params=sorted(ENGINE_BACKENDS))
+@pytest.fixture(scope="session", params=sorted(ENGINE_BACKENDS))
 def backend(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[EngineBackend]:

@@ -48,8 +48,12 @@ class Writer:
         pad: str = "",
         env: dict[str, str] | None = None,
         out: Path | None = None,
+        more_rels: tuple[str, ...] = (),
+        go_file: Path | None = None,
     ) -> None:
         self.base, self.rel, self.host, self.prefix, self.lines = base, rel, host, prefix, lines
+        self.rels = [rel, *more_rels]
+        """Every log this process writes (a triggerer's: one per deferred try)."""
         self.policy = policy
         self.path = base / rel
         self.out = out or base / f"writer-{prefix}.out"
@@ -64,6 +68,10 @@ class Writer:
             "pad": pad,
             **policy.__dict__,
         }
+        if more_rels:
+            cfg["rels"] = self.rels
+        if go_file is not None:
+            cfg["go_file"] = str(go_file)
         self.started = time.monotonic()
         self.process = ManagedProcess(
             [sys.executable, "-m", "tests.reliability.child", json.dumps(cfg)],
@@ -106,14 +114,15 @@ class Writer:
                 return self.final
         raise AssertionError(f"writer exited with {self.process.proc.returncode}: {self.output()[-20:]}")
 
-    def written(self) -> list[dict[str, Any]]:
-        """The lines in the local file (what the task logged)."""
-        if not self.path.exists():
+    def written(self, rel: str | None = None) -> list[dict[str, Any]]:
+        """The lines in the local file of ``rel`` (default: the first log), what the task logged."""
+        path = self.base / rel if rel else self.path
+        if not path.exists():
             return []
-        return parse_lines(self.path.read_bytes())
+        return parse_lines(path.read_bytes())
 
-    def events(self) -> list[str]:
-        return [str(line["event"]) for line in self.written()]
+    def events(self, rel: str | None = None) -> list[str]:
+        return [str(line["event"]) for line in self.written(rel)]
 
     def stop(self) -> None:
         self.process.stop(signal.SIGKILL, timeout=5)
@@ -133,22 +142,23 @@ def check_whole(
             result = writer.result(timeout=timeout)
         finally:
             writer.stop()
-        figures.runs += 1
         figures.max_finish_seconds = max(figures.max_finish_seconds, float(result["seconds"]))
-        stored = backend.stored(writer.rel)
-        unexpected = figures.unexpected
-        lost, duplicated, disordered = figures.add_log(writer.events(), stored.events(writer.host))
-        bad = []
-        if figures.unexpected > unexpected:
-            bad.append(f"{figures.unexpected - unexpected} stored lines that were never written")
-        if not result["finished"]:
-            bad.append(f"the final upload gave up after {result['seconds']:.1f} s")
-        if lost or duplicated or disordered or stored.gaps or stored.overlap_bytes:
-            bad.append(
-                f"{lost} lost, {duplicated} twice, {disordered} out of order, {stored.gaps} gaps, "
-                f"{stored.overlap_bytes} overlapping bytes"
-            )
-        if bad:
-            figures.failed_runs += 1
-            problems.append(f"{writer.rel}: " + "; ".join(bad))
+        for rel in writer.rels:
+            figures.runs += 1
+            stored = backend.stored(rel)
+            unexpected = figures.unexpected
+            lost, duplicated, disordered = figures.add_log(writer.events(rel), stored.events(writer.host))
+            bad = []
+            if figures.unexpected > unexpected:
+                bad.append(f"{figures.unexpected - unexpected} stored lines that were never written")
+            if not result["finished"]:
+                bad.append(f"the final upload gave up after {result['seconds']:.1f} s")
+            if lost or duplicated or disordered or stored.gaps or stored.overlap_bytes:
+                bad.append(
+                    f"{lost} lost, {duplicated} twice, {disordered} out of order, {stored.gaps} gaps, "
+                    f"{stored.overlap_bytes} overlapping bytes"
+                )
+            if bad:
+                figures.failed_runs += 1
+                problems.append(f"{rel}: " + "; ".join(bad))
     return problems

@@ -1,5 +1,6 @@
 """Scenario 3, throttling: the store refuses 10% and 50% of requests as it does when throttling (S3
-``503 SlowDown``, GCS ``429``, Elasticsearch ``429`` for a whole ``_bulk`` and for part of one).
+``503 SlowDown``, GCS ``429``, Azure ``503 ServerBusy``, Elasticsearch and OpenSearch ``429`` for a
+whole ``_bulk`` and for part of one).
 
 Every try must finish, with every line stored exactly once and in order. The figures compare the
 requests made with the ideal (the requests that were not refused: what the work needed), whose
@@ -47,7 +48,7 @@ def test_throttled_store_stores_every_line_once(
             Writer(
                 spec,
                 tmp_path / f"w{k}",
-                try_path(run=f"throttle-{k}"),
+                try_path(run=f"throttle-{int(rate * 100)}-{kind.split()[0]}-{k}"),  # one log per case
                 host=f"worker-{k}",
                 prefix=f"w{k}",
                 lines=400,
