@@ -36,7 +36,7 @@ def peak_overlap(results: list[dict[str, Any]]) -> int:
 
 
 def test_many_tries_at_once_ship_every_line(backend: EngineBackend, full: bool, tmp_path: Path) -> None:
-    tasks, deferred = (200, 50) if full else (10, 5)
+    tasks, deferred = (200, 50) if full else (8, 4)
     figures = tally(SCENARIO, backend.name)
     spec = backend.child_spec(f"http://127.0.0.1:{backend.upstream_port}")
     base, go = tmp_path / "logs", tmp_path / "go"

@@ -11,7 +11,6 @@ force on the identity's next request. The figures give the latency before, durin
 
 from __future__ import annotations
 
-import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import pytest
 from tests.harness.airflow import AirflowDeployment
 from tests.harness.idp import IdentityProvider
 from tests.harness.postgres import PostgresServer
+from tests.harness.recipes import as_python
 from tests.harness.tasklog import wait_for
 from tests.reliability.plugin import tally
 from tests.reliability.signon_load import Answer, Load, latency, server_errors, wrong_admissions
@@ -50,25 +50,23 @@ REDUCED = Size(identities=10, threads=6, requests=300, jwks_down=5.0, db_down=3.
 
 
 def config(idp: IdentityProvider) -> str:
-    return textwrap.dedent(
-        f"""\
-        from airflow_platform_plugins.auth.security_manager import JwtHeaderSecurityManager
-
-        SECURITY_MANAGER_CLASS = JwtHeaderSecurityManager
-        AUTH_JWT_HEADER_NAME = {HEADER!r}
-        AUTH_JWT_JWKS_URL = {idp.url + "/jwks"!r}
-        AUTH_JWT_ALGORITHMS = ["RS256", "ES256"]
-        AUTH_JWT_ISSUER = {idp.issuer!r}
-        AUTH_JWT_AUDIENCE = "airflow"
-        AUTH_JWT_JWKS_CACHE_TTL = {JWKS_CACHE_TTL}
-        AUTH_JWT_JWKS_REFRESH_INTERVAL = {JWKS_REFRESH_INTERVAL}
-        AUTH_JWT_USER_CACHE_TTL = {USER_CACHE_TTL}
-        AUTH_JWT_USERNAME_CLAIM = "preferred_username"
-        AUTH_JWT_ROLES_CLAIM = "groups"
-        AUTH_ROLES_MAPPING = {ROLES_MAPPING!r}
-        AUTH_ROLES_SYNC_AT_LOGIN = True
-        """
-    )
+    """The api-server's ``webserver_config.py``: this package's security manager and the IdP."""
+    values = {
+        "AUTH_JWT_HEADER_NAME": HEADER,
+        "AUTH_JWT_JWKS_URL": f"{idp.url}/jwks",
+        "AUTH_JWT_ALGORITHMS": ["RS256", "ES256"],
+        "AUTH_JWT_ISSUER": idp.issuer,
+        "AUTH_JWT_AUDIENCE": "airflow",
+        "AUTH_JWT_JWKS_CACHE_TTL": JWKS_CACHE_TTL,
+        "AUTH_JWT_JWKS_REFRESH_INTERVAL": JWKS_REFRESH_INTERVAL,
+        "AUTH_JWT_USER_CACHE_TTL": USER_CACHE_TTL,
+        "AUTH_JWT_USERNAME_CLAIM": "preferred_username",
+        "AUTH_JWT_ROLES_CLAIM": "groups",
+        "AUTH_ROLES_MAPPING": ROLES_MAPPING,
+        "AUTH_ROLES_SYNC_AT_LOGIN": True,
+    }
+    manager = "from airflow_platform_plugins.auth.security_manager import JwtHeaderSecurityManager\n"
+    return f"{manager}\nSECURITY_MANAGER_CLASS = JwtHeaderSecurityManager\n{as_python(values)}"
 
 
 @dataclass

@@ -54,7 +54,7 @@ with DAG("reschedule_sensor", schedule=None, start_date=START, catchup=False, ta
         task_id="wait",
         python_callable=_poke,
         mode="reschedule",
-        poke_interval=float(os.environ.get("E2E_POKE_INTERVAL", "1")),
+        poke_interval=float(os.environ.get("E2E_POKE_INTERVAL", "5")),
         timeout=600,
     )
 
