@@ -35,10 +35,9 @@ from tests.harness.prerequisites import (
     opensearch_version,
     require,
 )
-from tests.harness.processes import ManagedProcess, free_port
+from tests.harness.processes import NOBODY, ManagedProcess, as_nobody, free_port
 
 VERSION = elasticsearch_version()
-NOBODY = 65534
 
 
 @dataclass(frozen=True)
@@ -84,16 +83,6 @@ def _unzip(zip_path: Path, target: Path) -> Path:
                 extracted.chmod(mode | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     (home,) = [p for p in target.iterdir() if p.is_dir()]
     return home
-
-
-def _as_nobody() -> None:
-    os.setgroups([])
-    os.setgid(NOBODY)
-    os.setuid(NOBODY)
-    # Changing credentials cleared the parent-death signal that ManagedProcess set: set it again.
-    import ctypes
-
-    ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)
 
 
 class SearchNode:
@@ -170,7 +159,7 @@ class SearchNode:
                 self.base / f"node-{attempt}.log",
                 env=env,
                 cwd=run,
-                preexec=_as_nobody if as_root else None,
+                preexec=as_nobody if as_root else None,
             )
             if self._wait_green(timeout):
                 return

@@ -17,9 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.harness.processes import ManagedProcess, free_port
+from tests.harness.processes import NOBODY, ManagedProcess, as_nobody, free_port
 
-NOBODY = 65534
 DATABASE = "airflow"
 
 
@@ -27,15 +26,6 @@ def bindir() -> Path | None:
     """The newest installed PostgreSQL's ``bin`` folder (Debian keeps one per major version)."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4]))
     return Path(found[-1]).parent if found else None
-
-
-def _as_nobody() -> None:
-    os.setgroups([])
-    os.setgid(NOBODY)
-    os.setuid(NOBODY)
-    import ctypes
-
-    ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # die with the test process
 
 
 class PostgresServer:
@@ -54,7 +44,8 @@ class PostgresServer:
         self.data = self.base / "data"
         self.port = free_port()
         self.process: ManagedProcess | None = None
-        self.restarts = 0
+        if self.as_root:
+            os.chown(self.base, NOBODY, NOBODY)
         self._run(
             [str(self.bin / "initdb"), "-D", str(self.data), "-U", "airflow", "--auth=trust", "-E", "UTF8"]
         )
@@ -65,15 +56,13 @@ class PostgresServer:
         self.url = f"postgresql+psycopg2://airflow@127.0.0.1:{self.port}/{DATABASE}"
 
     def _run(self, argv: list[str]) -> None:
-        if self.as_root:
-            os.chown(self.base, NOBODY, NOBODY)
         result = subprocess.run(
             argv,
             capture_output=True,
             text=True,
             timeout=120,
             cwd=self.base,
-            preexec_fn=_as_nobody if self.as_root else None,
+            preexec_fn=as_nobody if self.as_root else None,
         )
         if result.returncode:
             raise RuntimeError(f"{' '.join(argv[:2])} failed: {result.stderr[-2000:]}")
@@ -90,7 +79,7 @@ class PostgresServer:
             "-c", "fsync=off",
         ]  # fmt: skip
         self.process = ManagedProcess(
-            argv, self.base / "server.log", cwd=self.base, preexec=_as_nobody if self.as_root else None
+            argv, self.base / "server.log", cwd=self.base, preexec=as_nobody if self.as_root else None
         )
         ready = [str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "airflow"]
         deadline = time.monotonic() + timeout
@@ -111,7 +100,6 @@ class PostgresServer:
         if down_for:
             time.sleep(down_for)  # the length of the outage is the scenario's input
         self.start_server()
-        self.restarts += 1
 
     def stop(self) -> None:
         self.stop_server()

@@ -28,6 +28,18 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6").prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+NOBODY = 65534
+"""The unprivileged user servers that refuse root (Elasticsearch, PostgreSQL) run as."""
+
+
+def as_nobody() -> None:
+    """``preexec`` for a server that refuses root: drop to :data:`NOBODY`."""
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+    _die_with_parent()  # changing credentials cleared the parent-death signal: set it again
+
+
 class ManagedProcess:
     """A child process in its own session, logging to a file."""
 
