@@ -250,7 +250,7 @@ def test_reschedule_sensor_appends_each_poke_once(
     logs_airflow: AirflowDeployment, store_server: StoreServer, tmp_path: Path
 ) -> None:
     run = logs_airflow.trigger(
-        "reschedule_sensor", conf={"counter_file": str(tmp_path / "pokes"), "pokes": 20}
+        "reschedule_sensor", conf={"counter_file": str(tmp_path / "pokes"), "pokes": 10}
     )
     assert logs_airflow.wait_run("reschedule_sensor", run, timeout=400) == "success"
     rel = relative_path("reschedule_sensor", run, "wait")
@@ -258,7 +258,7 @@ def test_reschedule_sensor_appends_each_poke_once(
 
     entries = logs_airflow.read_log("reschedule_sensor", run, "wait")
     pokes = [e for e in events(entries) if e.startswith("poke-")]
-    expected = [f"poke-{n:03d} line-{k}" for n in range(1, 21) for k in range(3)]
+    expected = [f"poke-{n:03d} line-{k}" for n in range(1, 11) for k in range(3)]
     assert pokes == expected, (
         f"missing {sorted(set(expected) - set(pokes))}, "
         f"repeated {sorted({p for p in pokes if pokes.count(p) > 1})}, sources {log_sources(entries)}"
@@ -435,7 +435,13 @@ def test_bad_store_configuration_gives_one_clear_error(
     try:
         run = logs_airflow.trigger("chatty", conf={"lines": 5, "interval": 0.2, "prefix": "badconf"})
         assert logs_airflow.wait_run("chatty", run) == "success"
-        time.sleep(2)
+        ti = logs_airflow.wait_task_state("chatty", run, "talk", ["success"])
+        # The state is reported before the supervisor's final upload; its last line comes after it.
+        wait_for(
+            lambda: f"workload_id={ti['id']}" in logs_airflow.processes["scheduler"].log_text(),
+            timeout=60,
+            what="the try's supervisor to finish",
+        )
         local = (logs_airflow.log_folder / relative_path("chatty", run, "talk")).read_text()
         scheduler_log = logs_airflow.processes["scheduler"].log_text()[len(scheduler_log_before) :]
     finally:
