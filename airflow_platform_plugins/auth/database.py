@@ -25,8 +25,7 @@ RETRY_AFTER_SECONDS = 5
 REASON = "the Airflow metadata database cannot be reached; retry shortly"
 
 _marks: ContextVar[list[str] | None] = ContextVar("airflow_platform_plugins_db_marks", default=None)
-_installed = threading.Lock()
-_done = False
+_installing = threading.Lock()
 
 
 def unreachable(*, connecting: bool, is_disconnect: bool) -> bool:
@@ -44,15 +43,12 @@ def _on_error(context: Any) -> None:
 
 def install_listener() -> None:
     """Listen to every SQLAlchemy engine's errors in this process (once)."""
-    global _done
-    with _installed:
-        if _done:
-            return
-        from sqlalchemy import event
-        from sqlalchemy.engine import Engine
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
 
-        event.listen(Engine, "handle_error", _on_error)
-        _done = True
+    with _installing:
+        if not event.contains(Engine, "handle_error", _on_error):
+            event.listen(Engine, "handle_error", _on_error)
 
 
 def watch() -> tuple[list[str], Any]:

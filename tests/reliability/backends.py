@@ -24,6 +24,7 @@ from airflow_platform_plugins.task_logs.objectstore import keys
 from tests.harness.azurite import connection_string
 from tests.harness.httpfaults import AZURE_SERVER_BUSY, ES_TOO_MANY, GCS_TOO_MANY, S3_SLOW_DOWN
 from tests.harness.stores import AzureServer, GCSServer, S3Server
+from tests.reliability.child import build_store
 
 ES_LOG_ID = LogIdTemplate("{dag_id}-{task_id}-{run_id}-{map_index}-{try_number}")
 _CHUNK = re.compile(r"^(?P<stream>[A-Za-z0-9._-]+)/(?P<start>\d{16})-(?P<end>\d{16})$")
@@ -122,28 +123,8 @@ class ObjectStoreBackend:
         """The lines as the package's reader (the api-server's) gives them."""
         from airflow_platform_plugins.task_logs.objectstore.reader import iter_log_text
 
-        return [json.loads(line) for line in iter_log_text(self._package_store(), rel) if line.strip()]
-
-    def _package_store(self) -> Any:
-        if isinstance(self.server, S3Server):
-            from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
-            from airflow_platform_plugins.task_logs.objectstore.s3 import S3Store, build_client
-
-            conn = self.server.moto.connection()
-            fields = ConnectionFields(
-                "c", login=conn["login"], password=conn["password"], extra=conn["extra"]
-            )
-            return S3Store(build_client(fields), self.server.bucket, self.prefix)
-        if isinstance(self.server, AzureServer):
-            from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
-            from airflow_platform_plugins.task_logs.objectstore.azure import AzureBlobStore
-            from airflow_platform_plugins.task_logs.objectstore.azure_auth import build_service_client
-
-            azure = ConnectionFields("c", extra={"connection_string": self.server.server.connection_string()})
-            return AzureBlobStore(lambda: build_service_client(azure), self.server.container, self.prefix)
-        from airflow_platform_plugins.task_logs.objectstore.gcs import GCSStore
-
-        return GCSStore(self.server.server.client, self.server.bucket, self.prefix)
+        store = build_store(self.child_spec(direct_endpoint(self)))
+        return [json.loads(line) for line in iter_log_text(store, rel) if line.strip()]
 
     def stop(self) -> None:
         self.server.stop()
@@ -229,6 +210,11 @@ def _elasticsearch(workdir: Path, request: pytest.FixtureRequest) -> EngineBacke
 
 def _opensearch(workdir: Path, request: pytest.FixtureRequest) -> EngineBackend:
     return ElasticsearchBackend(request.getfixturevalue("opensearch_node"), "opensearch")
+
+
+def direct_endpoint(backend: EngineBackend) -> str:
+    """The backend's server itself, bypassing any fault proxy."""
+    return f"http://127.0.0.1:{backend.upstream_port}"
 
 
 ENGINE_BACKENDS: dict[str, Callable[[Path, pytest.FixtureRequest], EngineBackend]] = {

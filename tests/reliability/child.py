@@ -56,15 +56,21 @@ def build_writer(spec: dict[str, Any], base: str, host: str, policy: ShippingPol
         )
     from airflow_platform_plugins.task_logs.objectstore.shipper import Shipper
 
-    store: Any
+    store = build_store(spec)
+    return Shipper(lambda: store, prefix=spec["prefix"], base_log_folder=base, policy=policy, host=host)
+
+
+def build_store(spec: dict[str, Any]) -> Any:
+    """The package's object store for an object-store ``spec`` (S3, GCS or Azure Blob)."""
+    kind = spec["kind"]
     if kind == "s3":
         from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
         from airflow_platform_plugins.task_logs.objectstore.s3 import S3Store, build_client
 
         conn = spec["connection"]
         fields = ConnectionFields("c", login=conn["login"], password=conn["password"], extra=conn["extra"])
-        store = S3Store(build_client(fields), spec["bucket"], spec["prefix"])
-    elif kind == "gcs":
+        return S3Store(build_client(fields), spec["bucket"], spec["prefix"])
+    if kind == "gcs":
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage
 
@@ -77,17 +83,15 @@ def build_writer(spec: dict[str, Any], base: str, host: str, policy: ShippingPol
                 client_options={"api_endpoint": spec["endpoint"]},
             )
 
-        store = GCSStore(make_client, spec["bucket"], spec["prefix"])
-    elif kind == "azure":
+        return GCSStore(make_client, spec["bucket"], spec["prefix"])
+    if kind == "azure":
         from airflow_platform_plugins.task_logs.common.connections import ConnectionFields
         from airflow_platform_plugins.task_logs.objectstore.azure import AzureBlobStore
         from airflow_platform_plugins.task_logs.objectstore.azure_auth import build_service_client
 
         fields = ConnectionFields("c", extra={"connection_string": spec["connection_string"]})
-        store = AzureBlobStore(lambda: build_service_client(fields), spec["bucket"], spec["prefix"])
-    else:
-        raise ValueError(f"unknown backend kind {kind!r}")
-    return Shipper(lambda: store, prefix=spec["prefix"], base_log_folder=base, policy=policy, host=host)
+        return AzureBlobStore(lambda: build_service_client(fields), spec["bucket"], spec["prefix"])
+    raise ValueError(f"unknown backend kind {kind!r}")
 
 
 def _wait_for_go(path: str, timeout: float = 600.0) -> None:

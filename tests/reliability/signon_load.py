@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 import httpx
 
 from tests.harness.idp import IdentityProvider, SigningKey, new_key
+from tests.harness.tasklog import wait_for
 
 BAD_KINDS = ("forged", "expired", "other audience", "alg none")
 ME = "/ui/auth/me"
@@ -82,11 +83,13 @@ class Load:
     def wait_answers(self, more: int, timeout: float = 300) -> None:
         """Return once ``more`` answers have come back after this call."""
         target = self.count() + more
-        deadline = time.monotonic() + timeout
-        while self.count() < target:
-            if time.monotonic() > deadline or not any(w.is_alive() for w in self._workers):
-                raise AssertionError(f"the load gave {self.count()} of {target} answers in {timeout} s")
-            time.sleep(0.05)
+        wait_for(
+            lambda: self.count() >= target or not any(w.is_alive() for w in self._workers),
+            timeout=timeout,
+            what=f"{more} more answers from the load",
+        )
+        if self.count() < target:
+            raise AssertionError(f"the load stopped after {self.count()} of {target} answers")
 
     def valid_token(self, identity: str) -> str:
         """The IdP's current token for ``identity`` (a new one when its key or the user changes)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.tmpfs import small_tmpfs
-from tests.reliability.backends import EngineBackend
+from tests.reliability.backends import EngineBackend, direct_endpoint
 from tests.reliability.plugin import tally
 from tests.reliability.runner import Policy, Writer, check_whole, try_path
 
@@ -34,7 +34,7 @@ def test_full_disk_keeps_the_task_and_ships_what_was_written(
     figures = tally("4 disk full", backend.name)
     figures.note(f"tmpfs size={SIZE}; lines meet ENOSPC after about 500 and are dropped, reported once")
     writer = Writer(
-        backend.child_spec(f"http://127.0.0.1:{backend.upstream_port}"),
+        backend.child_spec(direct_endpoint(backend)),
         small_disk,
         try_path(run="full"),
         host="worker-full",

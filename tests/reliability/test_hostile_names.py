@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from airflow_platform_plugins.task_logs.es.identity import parse_relative_path
-from tests.reliability.backends import EngineBackend
+from tests.reliability.backends import EngineBackend, direct_endpoint
 from tests.reliability.plugin import tally
 from tests.reliability.runner import Policy, Writer, check_whole
 
@@ -31,7 +31,7 @@ def test_hostile_names_read_back_identical(backend: EngineBackend, tmp_path: Pat
     figures.note("Unicode, %, #, ?, spaces, 247-248 character ids, map index 10001 and 99999")
     writers = [
         Writer(
-            backend.child_spec(_direct(backend)),
+            backend.child_spec(direct_endpoint(backend)),
             tmp_path / f"w{k}",
             rel,
             host=f"worker-{k}",
@@ -57,7 +57,3 @@ def test_hostile_names_read_back_identical(backend: EngineBackend, tmp_path: Pat
                 problems.append(f"{writer.rel}: a document's ids differ from the path's")
                 break
     assert not problems, "\n".join(problems)
-
-
-def _direct(backend: EngineBackend) -> str:
-    return f"http://127.0.0.1:{backend.upstream_port}"

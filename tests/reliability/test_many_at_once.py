@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness.tasklog import wait_for
-from tests.reliability.backends import EngineBackend
+from tests.reliability.backends import EngineBackend, direct_endpoint
 from tests.reliability.plugin import tally
 from tests.reliability.runner import Policy, Writer, check_whole, try_path
 
@@ -38,7 +38,7 @@ def peak_overlap(results: list[dict[str, Any]]) -> int:
 def test_many_tries_at_once_ship_every_line(backend: EngineBackend, full: bool, tmp_path: Path) -> None:
     tasks, deferred = (200, 50) if full else (8, 4)
     figures = tally(SCENARIO, backend.name)
-    spec = backend.child_spec(f"http://127.0.0.1:{backend.upstream_port}")
+    spec = backend.child_spec(direct_endpoint(backend))
     base, go = tmp_path / "logs", tmp_path / "go"
     common: dict[str, Any] = {"lines": LINES, "interval": INTERVAL, "policy": POLICY, "go_file": go}
     writers = [

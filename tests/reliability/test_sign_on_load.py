@@ -132,7 +132,6 @@ def test_sign_on_under_load(deployment: Deployment, full: bool) -> None:
         d.idp.set_user(name, groups=[GROUPS[n % len(GROUPS)]], email=f"{name}@example.org")
     changed = identities[0]  # a Viewer who becomes an Admin
     load = Load(d.airflow.url, HEADER, d.idp, identities, threads=size.threads).start()
-    windows: dict[str, tuple[float, float]] = {}
     role_change: dict[str, object] = {}
     try:
         load.wait_answers(size.requests)
@@ -156,12 +155,11 @@ def test_sign_on_under_load(deployment: Deployment, full: bool) -> None:
         while time.time() < began + size.jwks_down:
             load.wait_answers(size.threads)  # ...for its whole length, counted in answers
         d.idp.jwks_up = True
-        windows["JWKS down"] = (began, time.time())
 
         load.phase = "database restart"
-        began = time.time()
+        down_from = time.time()
         d.db.restart(down_for=size.db_down)
-        windows["database restart"] = (began, time.time())  # a 503 must end when the database is back
+        down_until = time.time()  # a 503 must end when the database is back
         load.wait_answers(size.requests)
 
         load.phase = "after"
@@ -174,7 +172,6 @@ def test_sign_on_under_load(deployment: Deployment, full: bool) -> None:
         load.stop()
 
     answers = load.answers
-    down_from, down_until = windows["database restart"]
 
     def during_db_outage(a: Answer) -> bool:
         return a.started + a.seconds >= down_from and a.started <= down_until
