@@ -1,7 +1,10 @@
 """Stream several byte ranges at once, in order, with memory bounded by a byte budget.
 
 Each piece is read by its own thread into a bounded queue of blocks, so a long object is streamed
-while the next ones are already arriving, and many small objects are fetched in parallel.
+while the next ones are already arriving, and many small objects are fetched in parallel. When the
+reader reaches a piece of a streaming client, it takes the open stream over from the thread and reads
+the rest itself: handing every block from thread to thread costs CPU, the two threads contending for
+the GIL while the reader splits lines.
 """
 
 from __future__ import annotations
@@ -20,12 +23,26 @@ _MAX_IN_FLIGHT = 16
 _END = object()
 
 
-class _Fetch:
-    """One piece, read by a thread into a queue of at most ``_PER_FETCH_BLOCKS`` blocks."""
+class _Rest:
+    """The open stream of a piece, handed by its thread to the reader that reached the piece."""
 
-    def __init__(self, source: Callable[[], Iterator[bytes]], stop: threading.Event) -> None:
+    def __init__(self, stream: Iterator[bytes]) -> None:
+        self.stream = stream
+
+
+class _Fetch:
+    """One piece, read by a thread into a queue of at most ``_PER_FETCH_BLOCKS`` blocks.
+
+    With ``hand_over`` (a streaming client), once the reader has reached the piece the thread queues
+    the open stream after its next block and stops; the reader goes on with the stream. Pieces not
+    reached yet are still read ahead by their threads, so several streams keep arriving at once.
+    """
+
+    def __init__(self, source: Callable[[], Iterator[bytes]], stop: threading.Event, hand_over: bool) -> None:
         self._queue: queue.Queue[object] = queue.Queue(_PER_FETCH_BLOCKS)
         self._stop = stop
+        self._hand_over = hand_over
+        self._reached = threading.Event()
         threading.Thread(target=self._run, args=(source,), name="remote-log-get", daemon=True).start()
 
     def _put(self, item: object) -> bool:
@@ -39,20 +56,29 @@ class _Fetch:
 
     def _run(self, source: Callable[[], Iterator[bytes]]) -> None:
         try:
-            for block in source():
+            stream = iter(source())
+            for block in stream:
                 if not self._put(block):
                     return  # the reader went away
+                if self._hand_over and self._reached.is_set():
+                    self._put(_Rest(stream))
+                    return
             self._put(_END)
         except BaseException as exc:  # handed to the reader, which decides
             self._put(exc)
 
     def blocks(self) -> Iterator[bytes]:
+        self._reached.set()
         while True:
             item = self._queue.get()
             if item is _END:
                 return
             if isinstance(item, BaseException):
                 raise item
+            if isinstance(item, _Rest):
+                for block in item.stream:
+                    yield bytes(block)
+                return
             assert isinstance(item, bytes | bytearray)
             yield bytes(item)
 
@@ -85,7 +111,11 @@ def prefetched(
                 need = _cost(nxt, buffered)
                 if ahead and cost + need > budget:
                     break
-                fetch = _Fetch(functools.partial(open_piece, nxt), stop) if isinstance(nxt, Piece) else None
+                fetch = (
+                    _Fetch(functools.partial(open_piece, nxt), stop, hand_over=not buffered)
+                    if isinstance(nxt, Piece)
+                    else None
+                )
                 ahead.append((nxt, fetch))
                 cost += need
                 nxt = next(pending, None)

@@ -92,3 +92,34 @@ def test_closing_the_reader_stops_its_threads() -> None:
     blocks.close()
     wait_for(lambda: threading.active_count() <= before, what="the reader's threads stopped")
     assert threading.active_count() == before
+
+
+def threads_reading(blocks: int) -> tuple[Callable[[Piece], Iterator[bytes]], list[str]]:
+    """A piece of ``blocks`` blocks whose source records which thread asked for each block."""
+    who: list[str] = []
+
+    def open_piece(piece: Piece) -> Iterator[bytes]:
+        for _ in range(blocks):
+            who.append(threading.current_thread().name)
+            yield b"z"
+
+    return open_piece, who
+
+
+def test_the_reader_takes_over_the_stream_of_the_piece_it_reached() -> None:
+    open_piece, who = threads_reading(40)
+    out = list(prefetched([Piece("k", 0, 40)], open_piece, budget=1 << 20))
+    assert out == [b"z"] * 40
+    main = threading.current_thread().name
+    # The fetch thread can queue at most its 8 blocks and a 9th it waits to put before it sees that
+    # the reader has arrived; every block after those is read by the reader itself.
+    assert who[-1] == main
+    assert who.count("remote-log-get") <= 10
+    assert "remote-log-get" not in who[who.index(main) :]  # the stream changed hands once, for good
+
+
+def test_a_buffering_client_is_read_by_its_thread_to_the_end() -> None:
+    open_piece, who = threads_reading(40)
+    out = list(prefetched([Piece("k", 0, 40)], open_piece, budget=1 << 20, buffered=10))
+    assert out == [b"z"] * 40
+    assert set(who) == {"remote-log-get"}
