@@ -55,17 +55,22 @@ class _Fetch:
         return False
 
     def _run(self, source: Callable[[], Iterator[bytes]]) -> None:
+        stream: Iterator[bytes] = iter(())
+        handed_over = False
         try:
             stream = iter(source())
             for block in stream:
                 if not self._put(block):
                     return  # the reader went away
                 if self._hand_over and self._reached.is_set():
-                    self._put(_Rest(stream))
+                    handed_over = self._put(_Rest(stream))
                     return
             self._put(_END)
         except BaseException as exc:  # handed to the reader, which decides
             self._put(exc)
+        finally:
+            if not handed_over:
+                _close(stream)
 
     def blocks(self) -> Iterator[bytes]:
         self._reached.set()
@@ -76,11 +81,21 @@ class _Fetch:
             if isinstance(item, BaseException):
                 raise item
             if isinstance(item, _Rest):
-                for block in item.stream:
-                    yield bytes(block)
+                try:
+                    for block in item.stream:
+                        yield bytes(block)
+                finally:
+                    _close(item.stream)  # also when the reader is dropped half-way: frees the connection
                 return
             assert isinstance(item, bytes | bytearray)
             yield bytes(item)
+
+
+def _close(stream: Iterator[bytes]) -> None:
+    """Close a piece's stream (a generator's ``finally`` releases its connection) if it can be closed."""
+    close = getattr(stream, "close", None)
+    if callable(close):
+        close()
 
 
 def _cost(step: Piece | Gap, buffered: int) -> int:

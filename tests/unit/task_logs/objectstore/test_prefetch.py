@@ -123,3 +123,23 @@ def test_a_buffering_client_is_read_by_its_thread_to_the_end() -> None:
     out = list(prefetched([Piece("k", 0, 40)], open_piece, budget=1 << 20, buffered=10))
     assert out == [b"z"] * 40
     assert set(who) == {"remote-log-get"}
+
+
+def test_every_stream_is_closed_when_the_reader_goes_away() -> None:
+    opened: list[str] = []
+    closed: list[str] = []
+
+    def endless(piece: Piece) -> Iterator[bytes]:
+        opened.append(piece.key)
+        try:
+            while True:
+                yield b"y"
+        finally:
+            closed.append(piece.key)
+
+    blocks = prefetched([Piece(f"k{i}", 0, 10**9) for i in range(3)], endless, budget=1 << 30)
+    for _ in range(50):
+        next(blocks)  # well into the first piece: the reader has taken its stream over
+    blocks.close()
+    assert "k0" in closed  # closed by the reader, before close() returned
+    wait_for(lambda: sorted(closed) == sorted(opened), what="the pieces ahead closed by their threads")
